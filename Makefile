@@ -1,0 +1,57 @@
+# gridmap — the README's commands. Every target is idempotent and installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WEB := maps/web
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup system demo test bench lint serve clean
+
+setup: system $(VENV)/.installed $(WEB)/node_modules/.installed
+
+# System packages: PostGIS 3 for the installed PostgreSQL (apt, when root on Debian), npm for web assets.
+system:
+	@pgver=$$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1); \
+	need=""; \
+	if [ -z "$$pgver" ]; then need="postgresql postgresql-contrib"; pgver=15; fi; \
+	[ -f /usr/share/postgresql/$$pgver/extension/postgis.control ] || need="$$need postgresql-$$pgver-postgis-3"; \
+	command -v npm >/dev/null || need="$$need npm"; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages:$$need"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
+	  else \
+	    echo "missing system packages:$$need — install them (as root: apt-get install$$need)" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: setup
+	$(BIN)/gridmap demo --host $(HOST) --port $(PORT)
+
+serve: setup
+	$(BIN)/gridmap serve --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	-$(BIN)/gridmap db stop
+	rm -rf $(VENV) $(WEB)/node_modules

@@ -1,0 +1,1 @@
+"""gridmap's HTTP interface: the app factory, routers, parameters and error mapping. No domain logic."""

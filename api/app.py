@@ -1,0 +1,44 @@
+"""The app factory: one place assembles routers, error mapping, static assets and the database pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api import errors
+from api.routers import health, layers, pages
+from gis.db import database_url, make_engine, make_sessionmaker
+from gis.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app. Pass `engine` to share a pool (tests); otherwise the lifespan opens and closes one."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = engine is None
+        app.state.engine = engine if engine is not None else make_engine(database_url(settings))
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="gridmap",
+        summary="网格化管理 — community grids, buildings, facilities and incidents on PostGIS",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(health.router)
+    for router in layers.routers():
+        app.include_router(router)
+    pages.mount(app)
+    return app

@@ -1,0 +1,16 @@
+"""The `gridmap` command line: database management, import/export, demo district and serving."""
+
+from __future__ import annotations
+
+import typer
+
+from gis.cli import db, layers, serve
+
+app = typer.Typer(help="gridmap — 网格化管理 on PostGIS", no_args_is_help=True, add_completion=False)
+app.add_typer(db.app, name="db")
+layers.register(app)
+serve.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,39 @@
+"""Domain errors. Each carries the HTTP status it maps to, so api/ maps them in one place."""
+
+from __future__ import annotations
+
+
+class GridmapError(Exception):
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, where: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.where = where
+
+
+class NotFound(GridmapError):
+    status = 404
+    title = "Not found"
+
+
+class InvalidInput(GridmapError):
+    status = 422
+    title = "Invalid input"
+
+
+class FileRejected(InvalidInput):
+    """A whole input file is refused (unreadable, no CRS, swapped axes, ...)."""
+
+    title = "File rejected"
+
+
+class Conflict(GridmapError):
+    status = 409
+    title = "Conflict"
+
+
+class DatabaseUnavailable(GridmapError):
+    status = 503
+    title = "Database unavailable"

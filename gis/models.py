@@ -1,0 +1,206 @@
+"""The data model. Alembic (gis/migrations) owns the schema; these classes mirror it.
+
+Geometries are stored in EPSG:4326 with declared types and GiST indexes. Polygon layers are stored as
+MultiPolygon so one type fits every source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gis.crs import STORAGE_SRID
+
+
+def geometry(kind: str) -> Geometry:
+    # Indexes are declared explicitly (see __table_args__) so the migration and the models agree.
+    return Geometry(geometry_type=kind, srid=STORAGE_SRID, spatial_index=False)
+
+
+def gist(table: str, column: str) -> Index:
+    return Index(f"ix_{table}_{column}", column, postgresql_using="gist")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Dataset-wide facts decided once, e.g. the metric CRS (`metric_epsg`)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+# -- administrative areas: district (区) → street (街道) → community (社区) --------------------------
+
+
+class District(Base):
+    __tablename__ = "districts"
+    __table_args__ = (gist("districts", "boundary"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    boundary = mapped_column(geometry("MULTIPOLYGON"), nullable=True)
+
+
+class Street(Base):
+    __tablename__ = "streets"
+    __table_args__ = (gist("streets", "boundary"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id", ondelete="SET NULL"), index=True)
+    boundary = mapped_column(geometry("MULTIPOLYGON"), nullable=True)
+
+
+class Community(Base):
+    __tablename__ = "communities"
+    __table_args__ = (gist("communities", "boundary"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(15), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("streets.id", ondelete="SET NULL"), index=True)
+    boundary = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+# -- buildings, facilities, walking network -------------------------------------------------------
+
+
+class Building(Base):
+    __tablename__ = "buildings"
+    __table_args__ = (
+        gist("buildings", "footprint"),
+        CheckConstraint("households >= 0", name="households_non_negative"),
+        CheckConstraint("floors IS NULL OR floors >= 1", name="floors_positive"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    compound: Mapped[str | None] = mapped_column(Text, index=True)  # 小区 / 院落
+    floors: Mapped[int | None] = mapped_column(Integer)
+    residential: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    households_estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    population_resident: Mapped[int | None] = mapped_column(Integer)  # 常住
+    population_registered: Mapped[int | None] = mapped_column(Integer)  # 户籍
+    population_floating: Mapped[int | None] = mapped_column(Integer)  # 流动
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"), index=True)
+    footprint = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+class Facility(Base):
+    __tablename__ = "facilities"
+    __table_args__ = (gist("facilities", "geom"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64), index=True)  # code in data/facility_categories.toml
+    name: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    public: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    geom = mapped_column(geometry("POINT"), nullable=False)
+
+
+class NetworkEdge(Base):
+    """A walkable segment; noding and graph building belong to the coverage capability."""
+
+    __tablename__ = "network_edges"
+    __table_args__ = (gist("network_edges", "geom"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    length_m: Mapped[float] = mapped_column(Float)
+    geom = mapped_column(geometry("LINESTRING"), nullable=False)
+
+
+# -- grid plans ------------------------------------------------------------------------------------
+
+
+class GridPlan(Base):
+    """A version of the grid layout. Exactly one plan is published (current) at a time."""
+
+    __tablename__ = "grid_plans"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'published', 'retired')", name="plan_status"),
+        Index(
+            "one_published_plan",
+            text("(status = 'published')"),
+            unique=True,
+            postgresql_where=text("status = 'published'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'draft'"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    base_plan_id: Mapped[int | None] = mapped_column(ForeignKey("grid_plans.id", ondelete="SET NULL"))
+    min_households: Mapped[int | None] = mapped_column(Integer)
+    max_households: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    effective_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    effective_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Grid(Base):
+    __tablename__ = "grids"
+    __table_args__ = (gist("grids", "geom"), UniqueConstraint("plan_id", "code", name="grid_code_per_plan"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plans.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(Text)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"), index=True)
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+# -- people and incidents (grown by their capabilities) --------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'planner', 'dispatcher', 'grid_worker', 'viewer')", name="user_role"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(Text)  # personal data: never on public endpoints
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (gist("incidents", "location"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'reported'"), index=True)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    reporter_contact: Mapped[str | None] = mapped_column(Text)  # personal data: never on public endpoints
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("grid_plans.id", ondelete="SET NULL"))
+    location = mapped_column(geometry("POINT"), nullable=False)

@@ -1,0 +1,34 @@
+"""One typed configuration object, read from GRIDMAP_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+
+    # When unset, the embedded cluster under `home` is provisioned and used (gis.cluster).
+    database_url: str | None = None
+    home: Path = Field(default=PROJECT_ROOT / ".gridmap", description="state directory of the embedded cluster")
+    pg_port: int = 55432
+    database_name: str = "gridmap"
+
+    # Households estimated from footprint area × floors ÷ dwelling size when a source lacks them.
+    dwelling_size_m2: float = 90.0
+    storey_height_m: float = 3.0
+
+    # Read API paging.
+    page_limit_default: int = 100
+    page_limit_max: int = 10_000
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
