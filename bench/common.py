@@ -16,7 +16,7 @@ from gis.cluster import ensure_database
 from gis.db import database_url, make_engine, upgrade
 from gis.settings import get_settings
 
-console = Console()
+console = Console(width=150)
 
 
 def bench_engine(name: str = "gridmap_bench") -> Engine:

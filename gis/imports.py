@@ -268,7 +268,8 @@ def _normalise_type(geoms: np.ndarray, spec: Layer, reject: _Rejector) -> None:
     reject.where(mask, [f"expected a {spec.kind} geometry, got {n}" for n in names[wrong]])
     if spec.kind == "polygon":
         polys = present[~wrong]
-        geoms[polys] = [g if g.geom_type == "MultiPolygon" else shapely.multipolygons([g]) for g in geoms[polys]]
+        single = polys[shapely.get_type_id(geoms[polys]) == shapely.GeometryType.POLYGON]
+        geoms[single] = shapely.multipolygons(geoms[single], indices=np.arange(len(single)))
     gone = shapely.is_missing(geoms)
     reject.first_time(gone, "no usable geometry")
 
@@ -348,6 +349,55 @@ def convert(value: Any, f: Field) -> Any:
     return number
 
 
+def convert_column(values: np.ndarray, f: Field) -> tuple[list[Any], dict[int, str]]:
+    """A whole source column as the field's type, and the reason for each value that does not convert.
+
+    Numbers are converted with pandas in one pass; only values it cannot take go through `convert`,
+    which names the problem.
+    """
+    series = pd.Series(values, dtype=object)
+    if f.type == "str" and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        text_values = series.where(series.notna(), "").astype(str).str.strip()
+        out = text_values.where(text_values != "", None).tolist()
+        blank = [i for i, v in enumerate(out) if v is None]
+        if f.required:
+            return out, {i: f"{f.name} is missing" for i in blank}
+        default = f.default() if callable(f.default) else f.default
+        for i in blank:
+            out[i] = default
+        return out, {}
+    if f.type not in ("int", "float"):
+        out = []
+        problems: dict[int, str] = {}
+        for i, value in enumerate(values):
+            try:
+                out.append(convert(value, f))
+            except ValueError as exc:
+                out.append(None)
+                problems[i] = str(exc)
+        return out, problems
+    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    blank = series.isna().to_numpy() | np.array([isinstance(v, str) and not v.strip() for v in values], dtype=bool)
+    suspect = ~blank & ~np.isfinite(numbers)
+    if f.type == "int":
+        suspect |= np.isfinite(numbers) & (numbers != np.floor(numbers))
+    if f.minimum is not None:
+        suspect |= numbers < f.minimum
+    if f.required:
+        suspect |= blank
+    default = f.default() if callable(f.default) else f.default
+    kind = int if f.type == "int" else float
+    out = [default if b else kind(n) if np.isfinite(n) else None for b, n in zip(blank, numbers, strict=True)]
+    problems = {}
+    for i in np.flatnonzero(suspect):
+        try:
+            out[i] = convert(values[i], f)
+        except ValueError as exc:
+            out[i] = None
+            problems[int(i)] = str(exc)
+    return out, problems
+
+
 def _records(
     frame: gpd.GeoDataFrame,
     spec: Layer,
@@ -356,30 +406,31 @@ def _records(
     rows: np.ndarray,
     report: ImportReport,
 ) -> list[dict[str, Any] | None]:
-    fields = [f for f in spec.fields if f.name in columns]
-    absent = [f for f in spec.fields if f.name not in columns]
-    values = {f.name: frame[columns[f.name]].to_numpy(dtype=object) for f in fields}
-    categories = facility_registry().categories if spec.name == "facilities" else None
+    """One dict per row that survives, None where the row is rejected (with every reason recorded)."""
+    converted: dict[str, list[Any]] = {}
+    problems: dict[int, list[str]] = {}
+    for f in spec.fields:
+        if f.name in columns:
+            converted[f.name], failed = convert_column(frame[columns[f.name]].to_numpy(dtype=object), f)
+            for i, reason in failed.items():
+                problems.setdefault(i, []).append(reason)
+        else:
+            converted[f.name] = [convert(None, f)] * len(frame)
+    if spec.name == "facilities":
+        known = facility_registry().categories
+        for i, category in enumerate(converted["category"]):
+            if category is not None and category not in known:
+                problems.setdefault(i, []).append(f"category {category!r} is not in the facility registry")
+    names = list(converted)
     records: list[dict[str, Any] | None] = []
-    for i in range(len(frame)):
+    for i, values in enumerate(zip(*converted.values(), strict=True)):
         if geoms[i] is None:
             records.append(None)
-            continue
-        record: dict[str, Any] = {"_row": int(rows[i]), "_geom": geoms[i]}
-        record.update((f.name, convert(None, f)) for f in absent)
-        problems = []
-        for f in fields:
-            try:
-                record[f.name] = convert(values[f.name][i], f)
-            except ValueError as exc:
-                problems.append(str(exc))
-        if categories is not None and record.get("category") not in categories and "category" in record:
-            problems.append(f"category {record['category']!r} is not in the facility registry")
-        if problems:
-            report.rejected.append(RowProblem(int(rows[i]), "; ".join(problems)))
+        elif i in problems:
+            report.rejected.append(RowProblem(int(rows[i]), "; ".join(problems[i])))
             records.append(None)
         else:
-            records.append(record)
+            records.append({"_row": int(rows[i]), "_geom": geoms[i], **dict(zip(names, values, strict=True))})
     return records
 
 

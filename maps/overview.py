@@ -6,8 +6,22 @@ Layers are fetched page by page from the read API in the browser, never embedded
 from __future__ import annotations
 
 import folium
+from branca.element import MacroElement
+from jinja2 import Template
 
 from maps.assets import STATIC_URL, offline_map
+
+
+class PageScript(MacroElement):
+    """Calls `function(map)` once folium has created the map (children render after their parent)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}{{ this.function }}({{ this._parent.get_name() }});{% endmacro %}"
+    )
+
+    def __init__(self, function: str) -> None:
+        super().__init__()
+        self.function = function
 
 
 def overview_page(center: tuple[float, float], zoom: int = 15) -> str:
@@ -17,6 +31,6 @@ def overview_page(center: tuple[float, float], zoom: int = 15) -> str:
     root.header.add_child(folium.Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
     root.header.add_child(folium.Element("<title>gridmap · 网格总览</title>"))
     root.html.add_child(folium.Element('<div id="gridmap-panel" class="gridmap-panel">网格总览 · 加载中…</div>'))
-    root.html.add_child(folium.JavascriptLink(f"{STATIC_URL}/gridmap/overview.js"))
-    root.script.add_child(folium.Element(f"gridmapOverview({fmap.get_name()});"))
+    root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/gridmap/overview.js"))
+    fmap.add_child(PageScript("gridmapOverview"))
     return root.render()

@@ -73,5 +73,6 @@ def grids() -> gpd.GeoDataFrame:
             x0 = ORIGIN[0] + STEP * 10 * c + STEP * 5 * half
             polygons.append(shapely.box(x0, ORIGIN[1], x0 + STEP * 5, ORIGIN[1] + STEP * 10))
             codes.append(f"010100{community}{half + 1:02d}")
-    return gpd.GeoDataFrame({"code": codes, "name": [f"第{i + 1:02d}网格" for i in range(4)]}, geometry=polygons,
-                            crs=4326)
+    return gpd.GeoDataFrame(
+        {"code": codes, "name": [f"第{i + 1:02d}网格" for i in range(4)]}, geometry=polygons, crs=4326
+    )

@@ -115,3 +115,10 @@ def test_overview_page_loads_everything_from_the_app(client: TestClient, loaded:
     assert any("leaflet.js" in a for a in assets)
     for asset in assets:
         assert client.get(asset).status_code == 200, asset
+
+
+def test_overview_script_runs_after_the_map_exists(client: TestClient, loaded: Session) -> None:
+    html = client.get("/maps/overview").text
+    created = re.search(r"var (map_\w+) = L\.map\(", html)
+    assert created is not None
+    assert html.index(f"gridmapOverview({created.group(1)});") > created.start()

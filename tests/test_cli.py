@@ -52,8 +52,9 @@ def test_import_reports_rows_and_export_writes_the_file(cli_database: str, tmp_p
     frame.loc[2, "category"] = "casino"
     frame.to_file(tmp_path / "f.geojson")
 
-    done = gridmap(cli_database, "import", "facilities", str(tmp_path / "f.geojson"), "--report",
-                   str(tmp_path / "report.json"))
+    done = gridmap(
+        cli_database, "import", "facilities", str(tmp_path / "f.geojson"), "--report", str(tmp_path / "report.json")
+    )
 
     assert done.returncode == 0, done.stderr
     assert "imported 2" in done.stdout and "rejected 1" in done.stdout and "casino" in done.stdout
@@ -77,3 +78,18 @@ def test_refused_file_exits_2_with_the_reason_and_writes_nothing(cli_database: s
 def test_unknown_layer_is_a_usage_error(cli_database: str, tmp_path: Path) -> None:
     done = gridmap(cli_database, "import", "parks", str(tmp_path / "x.geojson"))
     assert done.returncode == 2 and "parks" in done.stderr
+
+
+def test_demo_loads_once_without_serving(cli_database: str) -> None:
+    engine = create_engine(cli_database)
+    with engine.begin() as conn:  # the demo loads only into an empty database
+        conn.execute(
+            text("TRUNCATE buildings, communities, streets, districts, facilities, network_edges, grid_plans CASCADE")
+        )
+    engine.dispose()
+    first = gridmap(cli_database, "demo", "--no-serve")
+    assert first.returncode == 0, first.stderr
+    assert "buildings: read" in first.stdout and "rejected 0" in first.stdout
+    assert scalar(cli_database, "SELECT count(*) FROM grids") > 30
+    again = gridmap(cli_database, "demo", "--no-serve")
+    assert again.returncode == 0 and "already holds data" in again.stdout

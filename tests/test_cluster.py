@@ -57,13 +57,22 @@ def test_cluster_moves_out_of_a_private_home(open_dir: Path) -> None:
 
 
 def test_passwords_never_printed() -> None:
-    assert redact_url("postgresql+psycopg://grid:s3cret@db:5432/gridmap") == "postgresql+psycopg://grid:***@db:5432/gridmap"
+    assert (
+        redact_url("postgresql+psycopg://grid:s3cret@db:5432/gridmap")
+        == "postgresql+psycopg://grid:***@db:5432/gridmap"
+    )
 
 
 def test_db_status_describes_the_embedded_cluster(engine) -> None:
     env = {k: v for k, v in os.environ.items() if k != "GRIDMAP_DATABASE_URL"}
-    done = subprocess.run([str(Path(sys.executable).parent / "gridmap"), "db", "status"], capture_output=True,
-                          text=True, env=env, timeout=120, check=False)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "gridmap"), "db", "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "embedded cluster: running" in done.stdout and "data directory" in done.stdout
     assert "POSTGIS=" in done.stdout

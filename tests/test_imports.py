@@ -38,8 +38,11 @@ def comparable(frame: gpd.GeoDataFrame, columns: list[str]) -> list[tuple]:
 @pytest.mark.parametrize(
     ("layer", "make", "columns"),
     [
-        ("buildings", samples.buildings, ["name", "compound", "floors", "residential", "households",
-                                          "population_resident"]),
+        (
+            "buildings",
+            samples.buildings,
+            ["name", "compound", "floors", "residential", "households", "population_resident"],
+        ),
         ("facilities", samples.facilities, ["category", "name", "capacity", "public"]),
         ("network", samples.network, ["name", "kind"]),
     ],
@@ -67,8 +70,9 @@ def test_export_then_import_round_trips(
 def test_layer_in_gauss_kruger_lands_at_the_right_wgs84_place(session: Session, tmp_path: Path) -> None:
     to_gk = Transformer.from_crs(4326, 4549, always_xy=True)
     x, y = to_gk.transform(121.55, 29.87)
-    frame = gpd.GeoDataFrame({"category": ["kindergarten"], "name": ["测试幼儿园"]},
-                             geometry=[shapely.Point(x, y)], crs=4549)
+    frame = gpd.GeoDataFrame(
+        {"category": ["kindergarten"], "name": ["测试幼儿园"]}, geometry=[shapely.Point(x, y)], crs=4549
+    )
     frame.to_file(tmp_path / "gk.gpkg")
 
     report = import_file(session, "facilities", tmp_path / "gk.gpkg")
@@ -190,25 +194,39 @@ def test_duplicate_codes_are_rejected(session: Session) -> None:
     again = gpd.GeoDataFrame(gpd.pd.concat([again, again.iloc[[1]]]), crs=4326)
     report = import_frame(session, "communities", again)
     assert [(p.row, p.reason.split(" ", 2)[2]) for p in report.rejected] == [
-        (1, "already exists in communities"), (3, "repeats row 2")
+        (1, "already exists in communities"),
+        (3, "repeats row 2"),
     ]
 
 
 def test_hierarchy_links_by_code_and_buildings_by_location(session: Session) -> None:
-    streets = gpd.GeoDataFrame({"code": ["330203008"], "name": ["白云街道"], "district_name": ["海曙区"]},
-                               geometry=[samples.cell(0, 0, samples.STEP * 20)], crs=4326)
+    streets = gpd.GeoDataFrame(
+        {"code": ["330203008"], "name": ["白云街道"], "district_name": ["海曙区"]},
+        geometry=[samples.cell(0, 0, samples.STEP * 20)],
+        crs=4326,
+    )
     import_frame(session, "streets", streets)
     import_frame(session, "buildings", samples.buildings(3))
     import_frame(session, "communities", samples.communities())
 
-    chain = session.execute(text("""
+    chain = session.execute(
+        text("""
         SELECT c.code, s.code, d.code, d.name, ST_Area(d.boundary) > 0
         FROM communities c JOIN streets s ON s.id = c.street_id JOIN districts d ON d.id = s.district_id
-        ORDER BY c.code""")).all()
-    assert chain == [("330203008001", "330203008", "330203", "海曙区", True),
-                     ("330203008002", "330203008", "330203", "海曙区", True)]
-    homes = session.execute(text("""
-        SELECT DISTINCT c.code FROM buildings b JOIN communities c ON c.id = b.community_id""")).scalars().all()
+        ORDER BY c.code""")
+    ).all()
+    assert chain == [
+        ("330203008001", "330203008", "330203", "海曙区", True),
+        ("330203008002", "330203008", "330203", "海曙区", True),
+    ]
+    homes = (
+        session.execute(
+            text("""
+        SELECT DISTINCT c.code FROM buildings b JOIN communities c ON c.id = b.community_id""")
+        )
+        .scalars()
+        .all()
+    )
     assert homes == ["330203008001"]
 
 
@@ -219,17 +237,20 @@ def test_grid_layer_becomes_the_published_plan_and_retires_the_previous(session:
 
     plans = session.execute(text("SELECT id, name, status, effective_to IS NOT NULL FROM grid_plans ORDER BY id")).all()
     assert plans == [(first.plan_id, "grids-2024", "retired", True), (second.plan_id, "grids-2025", "published", False)]
-    linked = session.execute(text("""
+    linked = session.execute(
+        text("""
         SELECT g.code, c.code FROM grids g JOIN communities c ON c.id = g.community_id
-        WHERE g.plan_id = :p ORDER BY g.code"""), {"p": second.plan_id}).all()
-    assert [(g[-4:], c[-3:]) for g, c in linked] == [("0101", "001"), ("0102", "001"), ("0201", "002"),
-                                                     ("0202", "002")]
+        WHERE g.plan_id = :p ORDER BY g.code"""),
+        {"p": second.plan_id},
+    ).all()
+    assert [(g[-4:], c[-3:]) for g, c in linked] == [("0101", "001"), ("0102", "001"), ("0201", "002"), ("0202", "002")]
 
 
 def test_network_edges_get_metric_lengths_and_multilines_are_split(session: Session) -> None:
     frame = samples.network()
-    frame.loc[2, "geometry"] = shapely.MultiLineString([[(121.551, 29.87), (121.551, 29.871)],
-                                                        [(121.552, 29.87), (121.552, 29.871)]])
+    frame.loc[2, "geometry"] = shapely.MultiLineString(
+        [[(121.551, 29.87), (121.551, 29.871)], [(121.552, 29.87), (121.552, 29.871)]]
+    )
     report = import_frame(session, "network", frame)
     assert report.imported == 4 and any("split" in n for n in report.notes)
     lengths = session.execute(text("SELECT length_m FROM network_edges ORDER BY id")).scalars().all()

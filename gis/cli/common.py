@@ -14,8 +14,8 @@ from gis.db import database_url, make_engine, upgrade
 from gis.errors import GridmapError
 from gis.settings import Settings, get_settings
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def settings() -> Settings:
