@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import health, layers, pages
+from api.routers import health, layers, pages, plans
 from gis.db import database_url, make_engine, make_sessionmaker
 from gis.settings import Settings, get_settings
 
@@ -40,5 +40,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(health.router)
     for router in layers.routers():
         app.include_router(router)
+    app.include_router(plans.router)
     pages.mount(app)
     return app

@@ -1,15 +1,29 @@
-"""`python -m bench` (`make bench`): every benchmark, each printing gridmap beside a peer on the same data."""
+"""`python -m bench [NAME ...]` (`make bench`): benchmarks, each printing gridmap beside a peer on the same data.
+
+With no name every benchmark runs with its defaults; `python -m bench.bench_io --help` (etc.) for options.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from importlib import import_module
 
-from bench import bench_io
+BENCHMARKS = {
+    "io": "bench.bench_io",  # import and bbox reads vs geopandas
+    "plans": "bench.bench_plans",  # grid edits with validation vs geopandas dissolve/overlay
+    "balance": "bench.bench_balance",  # GerryChain rebalancing vs spopt MaxP
+}
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    bench_io.main(args)
+    names = sys.argv[1:] or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        sys.exit(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
+    for name in names:
+        run: Callable[[list[str]], None] = import_module(BENCHMARKS[name]).main
+        run([])
 
 
 if __name__ == "__main__":

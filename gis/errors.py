@@ -37,3 +37,15 @@ class Conflict(GridmapError):
 class DatabaseUnavailable(GridmapError):
     status = 503
     title = "Database unavailable"
+
+
+class PreconditionFailed(GridmapError):
+    """A write based on a stale version (If-Match does not match): nothing was changed."""
+
+    status = 412
+    title = "Precondition failed"
+
+
+class PreconditionRequired(GridmapError):
+    status = 428
+    title = "Precondition required"

@@ -73,7 +73,7 @@ def _select(layer: Layer) -> str:
 
 
 def _feature(row: dict[str, Any]) -> dict[str, Any]:
-    properties = {k: v for k, v in row.items() if k not in ("id", "geojson")}
+    properties = {k: v for k, v in row.items() if k != "geojson"}
     for key, value in properties.items():
         if hasattr(value, "isoformat"):
             properties[key] = value.isoformat()

@@ -26,6 +26,7 @@ from gis import dataset
 from gis.crs import STORAGE_CRS, check_area_of_use, check_lonlat
 from gis.db import quote_ident
 from gis.errors import FileRejected
+from gis.grid_import import adopt_grid_layer
 from gis.households import estimate_households
 from gis.io import crs_label, read_frame
 from gis.layers import Field, Layer, get_layer
@@ -56,6 +57,7 @@ class ImportReport:
     rejected: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     plan_id: int | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)  # faults of an imported layer as drawn
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -620,6 +622,9 @@ def _link_grids(session: Session, report: ImportReport) -> None:
         WHERE g.id = best.grid_id"""),
         {"plan": report.plan_id},
     )
+    notes, findings = adopt_grid_layer(session, report.plan_id)
+    report.notes += notes
+    report.findings = findings
 
 
 def _link_buildings(session: Session, report: ImportReport) -> None:

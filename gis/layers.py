@@ -118,7 +118,13 @@ LAYERS: dict[str, Layer] = {
             "polygon",
             "网格",
             (CODE, NAME, Field("community_code", "str", ("社区编码",), short="comm_code")),
-            exported={"community_code": "(SELECT c.code FROM communities c WHERE c.id = t.community_id)"},
+            exported={
+                "community_code": "(SELECT c.code FROM communities c WHERE c.id = t.community_id)",
+                "households": "t.households",
+                "buildings": "t.buildings",
+                "population": "t.population",
+                "area_m2": "round(t.area_m2::numeric, 1)::float8",
+            },
         ),
         Layer(
             "buildings",

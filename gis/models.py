@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gis.crs import STORAGE_SRID
@@ -105,6 +106,9 @@ class Building(Base):
     population_registered: Mapped[int | None] = mapped_column(Integer)  # 户籍
     population_floating: Mapped[int | None] = mapped_column(Integer)  # 流动
     community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("units.id", ondelete="SET NULL", name="buildings_unit_id_fkey"), index=True
+    )
     footprint = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
 
 
@@ -157,20 +161,83 @@ class GridPlan(Base):
     base_plan_id: Mapped[int | None] = mapped_column(ForeignKey("grid_plans.id", ondelete="SET NULL"))
     min_households: Mapped[int | None] = mapped_column(Integer)
     max_households: Mapped[int | None] = mapped_column(Integer)
+    code_layout: Mapped[str | None] = mapped_column(String(32))  # data/code_layouts.toml; None: the default
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     effective_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     effective_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Grid(Base):
+    """A set of units in one plan. Its polygon and statistics are derived from its units and cached."""
+
     __tablename__ = "grids"
     __table_args__ = (gist("grids", "geom"), UniqueConstraint("plan_id", "code", name="grid_code_per_plan"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plans.id", ondelete="CASCADE"), index=True)
+    # The same grid across plan versions (copied with a plan), so diffs can follow it when its code changes.
+    lineage: Mapped[str] = mapped_column(String(36), server_default=text("gen_random_uuid()::text"), index=True)
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str | None] = mapped_column(Text)
     community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"), index=True)
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    buildings: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    area_m2: Mapped[float] = mapped_column(Float, server_default=text("0"))
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+class Unit(Base):
+    """An atomic piece of a community: one building's tessellation cell, or open space. Units tile a community."""
+
+    __tablename__ = "units"
+    __table_args__ = (
+        gist("units", "geom"),
+        CheckConstraint("kind IN ('building', 'open')", name="unit_kind"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    compound: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    buildings: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    area_m2: Mapped[float] = mapped_column(Float)
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+class UnitAdjacency(Base):
+    """Pairs of units sharing an edge (unit_a < unit_b): contiguity and merge checks walk this graph."""
+
+    __tablename__ = "unit_adjacency"
+    __table_args__ = (CheckConstraint("unit_a < unit_b", name="ordered_pair"),)
+    unit_a: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)
+    unit_b: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Assignment(Base):
+    """The source of truth of a plan: which grid each unit belongs to."""
+
+    __tablename__ = "assignments"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plans.id", ondelete="CASCADE"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), index=True)
+
+
+class PlanOperation(Base):
+    """Append-only log of edits on a plan, each with the inverse that undoes it exactly."""
+
+    __tablename__ = "plan_operations"
+    __table_args__ = (UniqueConstraint("plan_id", "seq", name="operation_order"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plans.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    payload = mapped_column(JSONB, nullable=False)
+    inverse = mapped_column(JSONB, nullable=False)
+    version_after: Mapped[int] = mapped_column(Integer)
+    undone: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 # -- people and incidents (grown by their capabilities) --------------------------------------------

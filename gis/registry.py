@@ -56,3 +56,74 @@ def facility_registry() -> FacilityRegistry:
     if unknown:
         raise ValueError(f"facility_categories.toml: categories use undefined tiers {sorted(unknown)}")
     return FacilityRegistry(tiers, categories)
+
+
+# -- grid-code layouts (data/code_layouts.toml) --------------------------------------------------------------
+
+CODE_SEGMENTS = ("service", "county", "street", "community", "sequence")
+CODE_NUMBERINGS = ("left_to_right_top_to_bottom", "west_to_east_north_to_south")  # the same rule, two names
+
+
+@dataclass(frozen=True)
+class CodeLayout:
+    """How a jurisdiction writes grid codes (DOMAIN.md §3): segments concatenated in order, widths in digits."""
+
+    name: str  # key in code_layouts.toml, as stored on a plan (e.g. "cjt349")
+    service_code: str  # managed-object class (CJ/T 348); "" when the layout has no service segment
+    segments: tuple[tuple[str, int], ...]  # (segment, width), e.g. (("service", 6), ("county", 6), ...)
+    merged_community_start: int  # first community segment of grids merged across communities
+    numbering: str  # one of CODE_NUMBERINGS
+    title: str = ""  # human-readable name, e.g. "CJ/T 349-2010 (20位)"
+
+    @property
+    def length(self) -> int:
+        return sum(width for _, width in self.segments)
+
+    def width(self, segment: str) -> int:
+        """Width of a segment in digits (0 when the layout does not have it)."""
+        return dict(self.segments).get(segment, 0)
+
+
+def _parse_code_layout(key: str, raw: dict) -> CodeLayout:
+    where = f"code_layouts.toml [layouts.{key}]"
+    segments = []
+    for item in raw["segments"]:
+        segment, _, width = item.partition(":")
+        if segment not in CODE_SEGMENTS or not width.isdigit() or int(width) < 1:
+            raise ValueError(f"{where}: bad segment {item!r}; expected NAME:WIDTH with NAME in {CODE_SEGMENTS}")
+        segments.append((segment, int(width)))
+    names = [segment for segment, _ in segments]
+    if len(set(names)) != len(names) or not {"community", "sequence"} <= set(names):
+        raise ValueError(f"{where}: segments must be distinct and include community and sequence, got {names}")
+    layout = CodeLayout(
+        name=key,
+        service_code=str(raw.get("service_code", "")),
+        segments=tuple(segments),
+        merged_community_start=int(raw["merged_community_start"]),
+        numbering=str(raw["numbering"]),
+        title=str(raw.get("name", key)),
+    )
+    service = layout.service_code
+    if layout.width("service") != len(service) or not (service.isdigit() or not service):
+        raise ValueError(f"{where}: service_code {service!r} does not fit the service segment")
+    if layout.numbering not in CODE_NUMBERINGS:
+        raise ValueError(f"{where}: numbering {layout.numbering!r} is not one of {CODE_NUMBERINGS}")
+    return layout
+
+
+@lru_cache
+def _code_layouts() -> tuple[str, dict[str, CodeLayout]]:
+    raw = _load_toml("code_layouts.toml")
+    layouts = {key: _parse_code_layout(key, value) for key, value in raw["layouts"].items()}
+    if raw["default"] not in layouts:
+        raise ValueError(f"code_layouts.toml: default {raw['default']!r} is not one of {sorted(layouts)}")
+    return raw["default"], layouts
+
+
+def code_layout(name: str | None = None) -> CodeLayout:
+    """The grid-code layout called `name` in data/code_layouts.toml; the default layout when None."""
+    default, layouts = _code_layouts()
+    key = default if name is None else name
+    if key not in layouts:
+        raise ValueError(f"unknown code layout {name!r}; known layouts: {', '.join(sorted(layouts))}")
+    return layouts[key]

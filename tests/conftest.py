@@ -1,13 +1,15 @@
-"""Tests run against a real PostgreSQL + PostGIS: a `<name>_test` database next to the configured one.
+"""Tests run against a real PostgreSQL + PostGIS: `<name>_test` databases next to the configured one.
 
-The database is recreated and migrated once per session; each test runs inside a transaction that is
-rolled back, so tests never see each other's data. When PostGIS cannot be reached the whole run stops
-with the reason — database tests are never skipped.
+The empty test database is recreated and migrated once per session; the demo database is loaded once
+with the demo district (units built). Each test runs inside a transaction that is rolled back, so tests
+never see each other's data. When PostGIS cannot be reached the whole run stops with the reason —
+database tests are never skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,40 +20,30 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from api.deps import get_session
 from gis.cluster import ensure_database
-from gis.db import check_postgis, database_url, make_engine, upgrade
+from gis.db import check_postgis, database_url, make_engine, transaction, upgrade
+from gis.demo import load_demo
 from gis.errors import DatabaseUnavailable
 from gis.settings import Settings, get_settings
 
 
-def _test_urls(settings: Settings) -> tuple[str, str]:
-    """(admin URL, test database URL) on the server the platform is configured to use."""
-    base = make_url(database_url(settings))
-    test_name = f"{base.database}_test"
-    return base.set(database="postgres").render_as_string(False), base.set(database=test_name).render_as_string(False)
-
-
-@pytest.fixture(scope="session")
-def settings() -> Settings:
-    return get_settings()
-
-
-@pytest.fixture(scope="session")
-def engine(settings: Settings) -> Iterator[Engine]:
+def fresh_database(settings: Settings, suffix: str) -> Engine:
+    """A recreated, migrated database `<name>_<suffix>` on the configured server; stops the run if unusable."""
     try:
-        admin_url, test_url = _test_urls(settings)
-        ensure_database(admin_url, make_url(test_url).database, recreate=True)
-        upgrade(test_url)
-        engine = make_engine(test_url)
+        base = make_url(database_url(settings))
+        name = f"{base.database}_{suffix}"
+        ensure_database(base.set(database="postgres").render_as_string(False), name, recreate=True)
+        url = base.set(database=name).render_as_string(False)
+        upgrade(url)
+        engine = make_engine(url)
         check_postgis(engine)
     except DatabaseUnavailable as exc:
         pytest.exit(f"PostGIS is required for the test suite and cannot be used: {exc.detail}", returncode=3)
-    yield engine
-    engine.dispose()
+    return engine
 
 
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session inside an outer transaction that is rolled back after the test."""
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Session]:
+    """A session inside an outer transaction that is rolled back at the end."""
     connection = engine.connect()
     outer = connection.begin()
     session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
@@ -63,9 +55,9 @@ def session(engine: Engine) -> Iterator[Session]:
         connection.close()
 
 
-@pytest.fixture
-def client(engine: Engine, settings: Settings, session: Session) -> Iterator[TestClient]:
-    """The real app, whose requests share the test's rolled-back session."""
+@contextmanager
+def client_for(engine: Engine, settings: Settings, session: Session) -> Iterator[TestClient]:
+    """The real app, whose requests share the test's rolled-back session (one savepoint per request)."""
     app = create_app(settings, engine=engine)
 
     def test_session() -> Iterator[Session]:
@@ -74,4 +66,50 @@ def client(engine: Engine, settings: Settings, session: Session) -> Iterator[Tes
 
     app.dependency_overrides[get_session] = test_session
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = fresh_database(settings, "test")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with rolled_back(engine) as session:
+        yield session
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings, session: Session) -> Iterator[TestClient]:
+    with client_for(engine, settings, session) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def demo_engine(settings: Settings) -> Iterator[Engine]:
+    """A database holding the demo district with its units and published plan (loaded once)."""
+    engine = fresh_database(settings, "test_demo")
+    with transaction(engine) as session:
+        load_demo(session)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def demo_session(demo_engine: Engine) -> Iterator[Session]:
+    with rolled_back(demo_engine) as session:
+        yield session
+
+
+@pytest.fixture
+def demo_client(demo_engine: Engine, settings: Settings, demo_session: Session) -> Iterator[TestClient]:
+    with client_for(demo_engine, settings, demo_session) as test_client:
         yield test_client

@@ -76,3 +76,16 @@ def grids() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {"code": codes, "name": [f"第{i + 1:02d}网格" for i in range(4)]}, geometry=polygons, crs=4326
     )
+
+
+def streets() -> gpd.GeoDataFrame:
+    """Streets cutting each community into four blocks (one north-south street per half, one east-west)."""
+    x0, y0, s = ORIGIN[0], ORIGIN[1], STEP
+    lines = [
+        shapely.LineString([(x0 + 5 * s, y0), (x0 + 5 * s, y0 + 10 * s)]),
+        shapely.LineString([(x0 + 15 * s, y0), (x0 + 15 * s, y0 + 10 * s)]),
+        shapely.LineString([(x0, y0 + 5 * s), (x0 + 20 * s, y0 + 5 * s)]),
+    ]
+    return gpd.GeoDataFrame(
+        {"name": ["华泰路", "安丰路", "横街"], "kind": ["residential"] * 3}, geometry=lines, crs=4326
+    )

@@ -17,6 +17,7 @@ def loaded(session: Session) -> Session:
     import_frame(session, "communities", samples.communities())
     import_frame(session, "buildings", samples.buildings(12))
     import_frame(session, "facilities", samples.facilities())
+    import_frame(session, "network", samples.streets())
     import_frame(session, "grids", samples.grids())
     return session
 
@@ -33,7 +34,7 @@ def test_communities_are_a_feature_collection(client: TestClient, loaded: Sessio
     assert body["type"] == "FeatureCollection" and body["numberMatched"] == 2 and body["numberReturned"] == 2
     first = body["features"][0]
     assert first["geometry"]["type"] == "MultiPolygon"
-    assert first["properties"] == {"code": "330203008001", "name": "华泰社区", "street_code": None}
+    assert first["properties"] == {"id": first["id"], "code": "330203008001", "name": "华泰社区", "street_code": None}
 
 
 def test_paging_reports_number_matched(client: TestClient, loaded: Session) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,10 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gis.cluster import ensure_database
+from gis.db import alembic_config
 from tests import samples
 
 GRIDMAP = str(Path(sys.executable).parent / "gridmap")
@@ -44,7 +47,8 @@ def test_db_url_and_upgrade(cli_database: str) -> None:
     assert gridmap(cli_database, "db", "url").stdout.strip() == cli_database
     done = gridmap(cli_database, "db", "upgrade")
     assert done.returncode == 0 and "up to date" in done.stdout
-    assert scalar(cli_database, "SELECT version_num FROM alembic_version") == "0001"
+    head = ScriptDirectory.from_config(alembic_config(cli_database)).get_current_head()
+    assert scalar(cli_database, "SELECT version_num FROM alembic_version") == head
 
 
 def test_import_reports_rows_and_export_writes_the_file(cli_database: str, tmp_path: Path) -> None:
@@ -93,3 +97,42 @@ def test_demo_loads_once_without_serving(cli_database: str) -> None:
     assert scalar(cli_database, "SELECT count(*) FROM grids") > 30
     again = gridmap(cli_database, "demo", "--no-serve")
     assert again.returncode == 0 and "already holds data" in again.stdout
+
+
+def test_plan_commands_edit_a_draft(cli_database: str) -> None:
+    assert gridmap(cli_database, "demo", "--no-serve").returncode == 0
+    created = gridmap(cli_database, "plan", "create", "--name", "命令行草案")
+    assert created.returncode == 0, created.stderr
+    plan = json.loads(created.stdout)
+    a, b = scalar_row(
+        cli_database,
+        f"""
+        SELECT ga.grid_id, gb.grid_id FROM unit_adjacency j
+        JOIN assignments ga ON ga.plan_id = {plan["id"]} AND ga.unit_id = j.unit_a
+        JOIN assignments gb ON gb.plan_id = {plan["id"]} AND gb.unit_id = j.unit_b
+        WHERE ga.grid_id < gb.grid_id ORDER BY 1, 2 LIMIT 1""",
+    )
+
+    merged = gridmap(cli_database, "plan", "merge", str(plan["id"]), str(a), str(b), "--user", "张规划")
+    assert merged.returncode == 0, merged.stderr
+    assert json.loads(merged.stdout)["plan"]["version"] == 2
+
+    stale = gridmap(cli_database, "plan", "merge", str(plan["id"]), str(a), str(b), "--version", "1")
+    assert stale.returncode == 2 and "version 2, not 1" in stale.stderr
+
+    assert gridmap(cli_database, "plan", "undo", str(plan["id"])).returncode == 0
+    validated = gridmap(cli_database, "plan", "validate", str(plan["id"]))
+    assert validated.returncode == 0 and "0 errors" in validated.stdout
+    listed = gridmap(cli_database, "plan", "list")
+    assert "命令行草案" in listed.stdout and "published" in listed.stdout
+    actor = scalar(cli_database, f"SELECT actor FROM plan_operations WHERE plan_id = {plan['id']} AND kind = 'merge'")
+    assert actor == "张规划"
+
+
+def scalar_row(database: str, sql: str) -> tuple:
+    engine = create_engine(database)
+    try:
+        with engine.connect() as conn:
+            return tuple(conn.execute(text(sql)).one())
+    finally:
+        engine.dispose()

@@ -232,6 +232,7 @@ def test_hierarchy_links_by_code_and_buildings_by_location(session: Session) -> 
 
 def test_grid_layer_becomes_the_published_plan_and_retires_the_previous(session: Session) -> None:
     import_frame(session, "communities", samples.communities())
+    import_frame(session, "network", samples.streets())
     first = import_frame(session, "grids", samples.grids(), source="grids-2024.geojson")
     second = import_frame(session, "grids", samples.grids(), source="grids-2025.geojson")
 
@@ -264,3 +265,38 @@ def test_import_report_serialises(session: Session) -> None:
     report = import_frame(session, "facilities", samples.facilities(), source="f.geojson")
     data = json.loads(json.dumps(report.to_dict()))
     assert data["layer"] == "facilities" and data["imported"] == 3
+
+
+def test_imported_grid_layer_faults_are_reported_and_the_plan_has_none(session: Session) -> None:
+    import_frame(session, "communities", samples.communities())
+    import_frame(session, "network", samples.streets())
+    import_frame(session, "buildings", samples.buildings(12))
+    layer = samples.grids()
+    x0, y0, s = samples.ORIGIN[0], samples.ORIGIN[1], samples.STEP
+    layer.loc[0, "geometry"] = shapely.box(x0, y0, x0 + 4.5 * s, y0 + 10 * s)  # gap, and cuts building 5
+    layer.loc[2, "geometry"] = shapely.box(x0 + 10 * s, y0, x0 + 15.5 * s, y0 + 10 * s)  # overlaps its neighbour
+
+    report = import_frame(session, "grids", layer)
+
+    kinds = {f["type"] for f in report.findings}
+    assert {"gap", "overlap", "building_not_in_one_grid"} <= kinds
+    assert any("as drawn" in n and "overlap" in n for n in report.notes)
+    plan = report.plan_id
+    unassigned, homeless = session.execute(
+        text("""
+        SELECT (SELECT count(*) FROM units u WHERE NOT EXISTS
+                   (SELECT 1 FROM assignments a WHERE a.plan_id = :p AND a.unit_id = u.id)),
+               (SELECT count(*) FROM buildings WHERE unit_id IS NULL)"""),
+        {"p": plan},
+    ).one()
+    assert (unassigned, homeless) == (0, 0)
+    overlap = session.execute(
+        text("""
+        SELECT COALESCE(sum(ST_Area(ST_Intersection(a.geom, b.geom)::geography)), 0) FROM grids a
+        JOIN grids b ON a.plan_id = b.plan_id AND a.id < b.id AND ST_Intersects(a.geom, b.geom)
+        WHERE a.plan_id = :p"""),
+        {"p": plan},
+    ).scalar_one()
+    assert overlap < 0.01  # m²: grids are unions of units now
+    households = session.execute(text("SELECT sum(households) FROM grids WHERE plan_id = :p"), {"p": plan}).scalar()
+    assert households == sum(10 * (i + 1) for i in range(12))
