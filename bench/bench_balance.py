@@ -4,8 +4,9 @@ The community is a side × side lattice of 50 m square units in CGCS2000 / 3-deg
 (EPSG:4547), about 20,000 households for the default 60 × 60: a quarter of the units are open space
 (0 households), the rest draw from Poisson(7.4). A lattice, rather than the synthetic city's buildings,
 because it gives both tools exactly the same units and the same rook adjacency (both read one libpysal
-`Rook` weights object, built untimed), and a size that is easy to scale; half of the 6 × 6 blocks are
-also named compounds (小区, about 200 households each) for a second gridmap run that keeps them whole.
+`Rook` weights object, built untimed), and a size that is easy to scale. In every 6 × 6 block the
+5 × 5 units away from the street row and column form a compound (小区, about 140 households), for a
+second gridmap run that keeps each compound whole; max-p has no such notion (its splits are counted).
 
 The band is 300–500 households. gridmap picks the number of grids from the total and balances them
 within the band; max-p only guarantees a floor (threshold = 300 households) and maximises the number
@@ -32,7 +33,7 @@ from gis.balance import balance_units
 
 BAND = (300, 500)
 UNIT_M = 50.0
-BLOCK = 6  # compound blocks are BLOCK × BLOCK units
+BLOCK = 6  # a compound is the first BLOCK-1 rows and columns of each BLOCK × BLOCK block; the rest is street
 
 
 @dataclass
@@ -52,7 +53,8 @@ def lattice_community(side: int, seed: int = 7) -> gpd.GeoDataFrame:
     rng = np.random.default_rng(seed)
     households = np.where(rng.random(side * side) < 0.25, 0, rng.poisson(7.4, side * side))
     block = (row // BLOCK) * side + col // BLOCK
-    compound = [f"小区{b}" if (b // side + b % side) % 2 == 0 else None for b in block.tolist()]
+    inside = (row % BLOCK < BLOCK - 1) & (col % BLOCK < BLOCK - 1)
+    compound = [f"小区{b}" if i else None for b, i in zip(block.tolist(), inside.tolist(), strict=True)]
     frame = gpd.GeoDataFrame(
         {"households": households, "compound": compound, "x": (col + 0.5) * UNIT_M, "y": (row + 0.5) * UNIT_M},
         geometry=shapely.box(col * UNIT_M, row * UNIT_M, (col + 1) * UNIT_M, (row + 1) * UNIT_M),

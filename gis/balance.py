@@ -3,8 +3,9 @@
 A community's units tile it; each holds 0..n households. `balance_units` groups them into contiguous
 parts whose household totals lie in a band (commonly 300–500 per grid, DOMAIN.md §2), keeping each
 compound (小区) whole when it fits in one grid. The search is GerryChain's recursive spanning-tree
-partition on the unit adjacency graph (DESIGN.md §9): seeded, bounded in attempts and in time, and
-honest about what it could not do — every shortfall is a plain-language line in `problems`.
+partition on the unit adjacency graph (DESIGN.md §9): seeded and deterministic, bounded in attempts
+and in effort (with the clock as a guard), and honest about what it could not do — every shortfall is
+a plain-language line in `problems`.
 
 How it goes:
 1. Each compound that fits under the band maximum is contracted into one node (per connected piece),
@@ -13,9 +14,12 @@ How it goes:
    its own because a grid must be contiguous.
 3. Each piece gets a number of parts k whose mean lies in the band, as close to the band's middle as
    possible (or a forced `parts`, shared out between pieces).
-4. GerryChain runs with target = piece total ÷ k and the widest epsilon that keeps target·(1±ε) inside
-   the band; failures retry with seed+1, seed+2, … (and neighbouring k), then with a widened epsilon,
-   and finally fall back to peeling a spanning tree, which always gives contiguous parts.
+4. GerryChain's `recursive_tree_part` runs with target = piece total ÷ k and the widest ε that keeps
+   target·(1 ± ε) inside the band, retrying with seed+1, seed+2, … and the neighbouring k. Kept-whole
+   compounds make the graph lumpy, and such runs tend to fail on their last few parts, so after a few
+   tries a run with a wider ε is taken (or, failing all, a peeled spanning tree — always contiguous)
+   and each part outside the band is repaired: its neighbourhood of parts is re-partitioned within the
+   band (a local run, like GerryChain's ReCom move), which leaves the other parts alone.
 5. The result is verified from scratch (band, contiguity, compounds) and `satisfied` set from that.
 """
 
@@ -43,11 +47,18 @@ __all__ = ["BalanceResult", "balance_units"]
 # exhaustively, so when a balanced cut exists it is usually found in the first few trees; a hopeless
 # run should fail fast and leave time for other seeds.
 _TREES_PER_CUT = 100
-# Share of the time limit for whole runs at the band's own tolerance; the rest is kept for wider runs
-# and repairs.
+# The search is bounded by effort, counted in spanning-tree nodes drawn (plus a fixed cost per tree), so
+# that the result does not depend on the machine's speed or load; time_limit sets the effort at this
+# rate (measured 140–190 k/s on 2 cores, taken lower so that the effort, not the clock, normally ends
+# the search). The clock is only a guard. Strict runs may start until a share of the effort is spent;
+# the rest is for wider runs and repairs.
+_TREE_NODES_PER_SECOND = 130_000
+_TREE_COST = 10
 _STRICT_SHARE = 0.4
 # How far a repair may grow the neighbourhood of a part outside the band: rings of touching parts.
 _REPAIR_RINGS = 3
+# Local repair runs allowed per part outside the band after the whole-piece runs.
+_REPAIR_TRIES = 3
 # Problems listed part by part before the rest are only counted (a screenful for a planner).
 _MAX_PART_LINES = 12
 # Extra cost of a spanning-tree edge the tree should avoid: ≥ 1 dominates the [0, 1) random weights.
@@ -56,15 +67,17 @@ _SURCHARGE = 1.0
 
 @dataclass(frozen=True)
 class BalanceResult:
+    """Parts are numbered in order of their first unit, so equal plans get equal numbers."""
+
     parts: np.ndarray  # part index 0..k-1 for each unit, in input order
     households: np.ndarray  # households per part (length k)
     satisfied: bool  # every part within the band and contiguous
-    problems: list[str]  # plain-language reasons for anything not satisfied
-    attempts: int  # tree-partition runs made (all pieces together)
+    problems: list[str]  # plain-language reasons for anything not satisfied (may note split compounds even then)
+    attempts: int  # GerryChain runs made, whole-piece and local repairs, all pieces together
 
 
-class _OutOfTime(Exception):
-    """Raised inside GerryChain's loop when the time limit has passed."""
+class _Spent(Exception):
+    """Raised inside GerryChain's loop when the effort or the time is used up."""
 
 
 @dataclass
@@ -83,10 +96,16 @@ class _Search:
 
     seed: int
     max_attempts: int
-    strict_deadline: float
-    deadline: float
+    strict_effort: int  # strict runs may start until this much effort is spent
+    max_effort: int
+    deadline: float  # the clock's guard
+    effort: int = 0  # spanning-tree nodes drawn so far
     attempts: int = 0
-    out_of_time: bool = False
+    stopped: bool = False  # the effort or the time ran out
+
+    def spent(self) -> bool:
+        return self.effort >= self.max_effort or time.monotonic() > self.deadline
+
     surcharge: dict[str, float] | None = None
 
 
@@ -150,8 +169,13 @@ def balance_units(
 
     `adjacency` holds (m, 2) pairs of unit indices that share an edge; `compounds` names each unit's
     compound (None for free units). `parts` forces the number of parts. At most `max_attempts`
-    GerryChain runs are made per connected piece, and the search stops after `time_limit` seconds
-    (reported). Same inputs and seed give the same result, unless the time limit cut the search short.
+    whole-piece GerryChain runs are made per connected piece, plus a few cheap local repair runs per
+    part left outside the band. The search's effort is bounded by `time_limit` (counted in spanning-tree
+    nodes at a rate calibrated on 2 cores, so same inputs and seed give the same result on any machine);
+    the clock stops it only if the machine is much slower than that. Either way it is reported when it
+    left parts outside the band.
+    Malformed input (indices out of range, negative households, an empty band) raises ValueError;
+    anything else returns, with what could not be satisfied in `problems`.
     """
     weights, pairs = _validate(households, adjacency, min_households, max_households)
     if parts is not None and parts < 1:
@@ -178,7 +202,8 @@ def balance_units(
     search = _Search(
         seed=seed,
         max_attempts=max_attempts,
-        strict_deadline=start + _STRICT_SHARE * time_limit,
+        strict_effort=int(_STRICT_SHARE * time_limit * _TREE_NODES_PER_SECOND),
+        max_effort=int(time_limit * _TREE_NODES_PER_SECOND),
         deadline=start + time_limit,
         surcharge={"region": _SURCHARGE} if oversized else None,
     )
@@ -192,12 +217,12 @@ def balance_units(
     unit_part = _renumber(node_part[nodes.of_unit])
     totals = np.bincount(unit_part, weights=weights).astype(np.int64)
     pieces_per_part = _pieces_per_part(unit_part, pairs)
-    in_band = (totals >= band[0]) & (totals <= band[1])
+    in_band = _in_band(totals, band)
     contiguous = pieces_per_part == 1
 
     problems += _search_notes(pieces, nodes, unit_part, in_band)
-    if search.out_of_time and not in_band.all():
-        problems.append(f"the search ran out of time ({time_limit:g} s) before finding a split within the band")
+    if search.stopped and not in_band.all():
+        problems.append(f"the search reached its limit ({time_limit:g} s) before finding a split within the band")
     problems += _compound_problems(names, unit_part, oversized, band[1])
     problems += _part_problems(totals, pieces_per_part, band)
     return BalanceResult(
@@ -302,19 +327,11 @@ def _pieces(nodes: _Nodes) -> list[_Piece]:
     groups = np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)
     pieces = [_Piece(nodes=idx, total=int(nodes.weight[idx].sum())) for idx in groups]
     if len(pieces) > 1:
-        first_unit = _renumber_first(nodes.of_unit)
+        _, first_unit = np.unique(nodes.of_unit, return_index=True)  # nodes are numbered by their first unit
         for piece in pieces:
             units = int(np.isin(nodes.of_unit, piece.nodes).sum())
-            piece.name = (
-                f"the separate piece of {units} unit{'s' * (units != 1)} with unit {first_unit[piece.nodes[0]]}"
-            )
+            piece.name = f"the separate piece of {units} unit{_s(units)} with unit {first_unit[piece.nodes[0]]}"
     return pieces
-
-
-def _renumber_first(of_unit: np.ndarray) -> np.ndarray:
-    """The first unit of each node (nodes are numbered in order of their first unit)."""
-    _, first = np.unique(of_unit, return_index=True)
-    return first
 
 
 def _pieces_per_part(unit_part: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -345,8 +362,8 @@ def _choose_parts(pieces: list[_Piece], band: tuple[int, int], parts: int | None
         piece.k = min(k, len(piece.nodes))
         if piece.k < k:
             problems.append(
-                f"{piece.name} has only {len(piece.nodes)} indivisible pieces (units or whole compounds)"
-                f" for {k} parts: {piece.k} parts were made"
+                f"{piece.name} has only {len(piece.nodes)} units or whole compounds for {k} parts:"
+                f" {piece.k} parts were made"
             )
         if not band[0] * piece.k <= piece.total <= band[1] * piece.k:
             piece.note = (
@@ -377,7 +394,7 @@ def _auto_k(piece: _Piece, band: tuple[int, int]) -> tuple[int, list[int], str |
     near = {min(n, max(1, k)) for k in (math.floor(piece.total / middle), math.ceil(piece.total / middle))}
     best = min(sorted(near), key=miss)
     note = (
-        f"{piece.name} has {piece.total:,} households in {n} indivisible piece{_s(n)} (units or whole compounds),"
+        f"{piece.name} has {piece.total:,} households in {n} unit{_s(n)} or whole compound{_s(n)},"
         f" which cannot make parts of {low:,}–{high:,}: {best} part{_s(best)} of"
         f" {piece.total / best:,.0f} on average were made"
     )
@@ -414,46 +431,68 @@ def _partition_piece(nodes: _Nodes, piece: _Piece, band: tuple[int, int], search
     inside = local[nodes.edges[:, 0]] >= 0  # pieces are components: one end inside means both are
     sub = _Subgraph(nodes.weight[piece.nodes], local[nodes.edges[inside]], nodes.region[piece.nodes])
 
-    labels, runs = None, 0
-    for k, epsilon, strict in _plans(piece, int(sub.weight.max()), band, search.max_attempts):
-        deadline = search.strict_deadline if strict else search.deadline
-        if time.monotonic() > deadline:
-            search.out_of_time = True
-            continue  # the widened runs may still have time left
+    runs = 0
+    for k in _strict_ks(piece, int(sub.weight.max()), band, search.max_attempts):
+        if search.effort >= search.strict_effort or search.spent():
+            break  # the rest is for the wider runs and repairs
         runs += 1
-        labels = _run(sub, k, piece.total / k, epsilon, search, deadline)
+        labels = _run(sub, k, piece.total / k, _band_epsilon(piece.total / k, band), search)
         if labels is not None:
+            return labels
+
+    # A wider run, then repairs; at the best k first, then at its neighbours, keeping the best outcome.
+    best: tuple[int, np.ndarray] | None = None
+    repairs = 0
+    for k in (piece.k, *piece.alternatives):
+        labels = None
+        for epsilon in _wider_epsilons(piece.total / k, band):
+            if runs >= search.max_attempts or search.spent():
+                break
+            runs += 1
+            labels = _run(sub, k, piece.total / k, epsilon, search)
+            if labels is not None:
+                break
+        if labels is None:
+            labels = _peel(sub.weight, sub.edges, piece.total / k)
+        labels, tried = _repair(sub, labels, band, search)
+        repairs += tried
+        missed = int((~_in_band(np.bincount(labels, weights=sub.weight), band)).sum())
+        if best is None or missed < best[0]:
+            best = (missed, labels)
+        if missed == 0 or runs >= search.max_attempts or search.spent():
             break
-    if labels is None:
-        labels = _peel(sub.weight, sub.edges, piece.total / piece.k)
-    labels, runs = _repair(sub, labels, band, search, runs)
-    if not _in_band(np.bincount(labels, weights=sub.weight), band).all() and piece.note is None:
+    assert best is not None
+    if best[0] and piece.note is None:
         piece.note = (
             f"no split of {piece.name} into {piece.k} parts of {band[0]:,}–{band[1]:,} households was found"
-            f" in {runs} attempt{_s(runs)} (whole and local)"
+            f" in {runs} attempt{_s(runs)} and {repairs} local repair{_s(repairs)}"
         )
-    return labels
+    return best[1]
 
 
-def _plans(piece: _Piece, heaviest: int, band: tuple[int, int], max_attempts: int) -> list[tuple[int, float, bool]]:
-    """(k, epsilon, strict) per whole-piece run: a few at the band's own tolerance, then wider ones.
+def _strict_ks(piece: _Piece, heaviest: int, band: tuple[int, int], max_attempts: int) -> list[int]:
+    """The k of each run at the band's own tolerance: a quarter of the attempts.
 
     A strict run that fails has wasted its work, and with lumpy nodes (kept-whole compounds) it often
-    fails near the end; a wider run followed by local repairs (`_repair`) keeps most of its parts. So
-    only a quarter of the attempts go to strict runs, first at the best k, then taking turns with the
-    neighbouring k; the wider runs stop at the first success and leave the rest to the repairs.
+    fails on its last few parts; a wider run followed by local repairs (`_repair`) keeps most of its
+    parts, so the rest of the attempts go to those. The best k comes first, then the neighbouring k
+    take turns with it: some k cannot work at all (with 50 compounds of 200 households that never
+    touch each other and free blocks of 200 between them, 51 parts of 300–500 is impossible).
     """
-    strict_runs = max(1, max_attempts // 4)
-    # Strict runs are pointless when the mean misses the band or one node is heavier than any part may be.
-    strict_ks = [k for k in (piece.k, *piece.alternatives) if _band_epsilon(piece.total / k, band) > 0]
-    if heaviest > band[1] or not strict_ks or strict_ks[0] != piece.k:
-        strict_ks = []
-    first = math.ceil(strict_runs / 2)
-    ks = [piece.k] * first + [strict_ks[i % len(strict_ks)] for i in range(strict_runs - first)] if strict_ks else []
-    plans = [(k, _band_epsilon(piece.total / k, band), True) for k in ks]
-    base = max(_band_epsilon(piece.total / piece.k, band), (band[1] - band[0]) / (band[1] + band[0]), 0.05)
-    plans += [(piece.k, min(0.95, base * 1.25 ** (j + 1)), False) for j in range(max_attempts - len(plans))]
-    return plans
+    # Pointless when the mean misses the band or one node is heavier than any part may be.
+    if heaviest > band[1] or _band_epsilon(piece.total / piece.k, band) <= 0:
+        return []
+    cycle = [piece.k]
+    for k in piece.alternatives:
+        if _band_epsilon(piece.total / k, band) > 0:
+            cycle += [k, piece.k]
+    return [piece.k, *(cycle[i % len(cycle)] for i in range(max(1, max_attempts // 4) - 1))]
+
+
+def _wider_epsilons(target: float, band: tuple[int, int]) -> list[float]:
+    """Growing tolerances for a run that only has to give a start for the repairs."""
+    base = max(_band_epsilon(target, band), (band[1] - band[0]) / (band[1] + band[0]), 0.05)
+    return [min(0.95, base * 1.25**j) for j in range(1, 12)]
 
 
 def _band_epsilon(target: float, band: tuple[int, int]) -> float:
@@ -468,36 +507,36 @@ def _in_band(totals: np.ndarray, band: tuple[int, int]) -> np.ndarray:
     return (totals >= band[0]) & (totals <= band[1])
 
 
-def _repair(
-    sub: _Subgraph, labels: np.ndarray, band: tuple[int, int], search: _Search, runs: int
-) -> tuple[np.ndarray, int]:
+def _repair(sub: _Subgraph, labels: np.ndarray, band: tuple[int, int], search: _Search) -> tuple[np.ndarray, int]:
     """Re-partition the neighbourhood of each part outside the band, within the band (like ReCom).
 
     The neighbourhood is the part and the parts touching it, grown ring by ring (up to `_REPAIR_RINGS`)
-    until its total fits its number of parts and a strict run succeeds. Parts outside the neighbourhood
-    keep their units, so every success removes at least one part outside the band. Runs count towards
-    `max_attempts`; rounds stop when one brings no success.
+    until its total fits its number of parts and a strict run succeeds. Parts outside it keep their
+    units, so every success removes at least one part outside the band. Local runs are cheap (a few
+    parts' worth of nodes): at most `_REPAIR_TRIES` per part outside the band at the start, and rounds
+    stop at the time limit or when two in a row bring no success. Returns the labels and the runs made.
     """
     labels = labels.copy()
-    heaviest = np.zeros(int(labels.max()) + 1)
-    np.maximum.at(heaviest, labels, sub.weight)
-    stale = 0
+    runs, stale, budget = 0, 0, None
     while stale < 2:
         totals = np.bincount(labels, weights=sub.weight)
+        heaviest = np.zeros(len(totals))
+        np.maximum.at(heaviest, labels, sub.weight)
         miss = np.maximum(band[0] - totals, totals - band[1])
         # A part holding a node over the maximum cannot be fixed; worst first, ties by part number.
         bad = [p for p in np.argsort(-miss, kind="stable").tolist() if miss[p] > 0 and heaviest[p] <= band[1]]
+        budget = _REPAIR_TRIES * len(bad) if budget is None else budget
         if not bad:
             break
         stale += 1
         for part in bad:
-            if runs >= search.max_attempts or time.monotonic() > search.deadline:
-                search.out_of_time |= time.monotonic() > search.deadline
+            if runs >= budget or search.spent():
+                search.stopped |= search.spent()
                 return labels, runs
             totals = np.bincount(labels, weights=sub.weight)
             if band[0] <= totals[part] <= band[1]:
                 continue  # fixed along with an earlier neighbourhood
-            fixed, tried = _repair_part(sub, labels, part, totals, band, search, search.max_attempts - runs)
+            fixed, tried = _repair_part(sub, labels, part, totals, band, search, budget - runs)
             runs += tried
             if fixed:
                 stale = 0
@@ -516,13 +555,10 @@ def _repair_part(
     """Repair `part`'s neighbourhood in place, growing it after a failure; (success, runs made ≤ budget)."""
     runs = 0
     group = np.array([part])
-    crossing = sub.edges[labels[sub.edges[:, 0]] != labels[sub.edges[:, 1]]]
-    touching = labels[crossing]
+    touching = labels[sub.edges]
+    touching = np.concatenate([touching, touching[:, ::-1]])  # both directions: (part, neighbouring part)
     for _ in range(_REPAIR_RINGS):
-        near = np.concatenate(
-            [touching[np.isin(touching[:, 0], group), 1], touching[np.isin(touching[:, 1], group), 0]]
-        )
-        grown = np.union1d(group, near)
+        grown = np.union1d(group, touching[np.isin(touching[:, 0], group), 1])
         if len(grown) == len(group):
             break
         group = grown
@@ -534,21 +570,21 @@ def _repair_part(
             break
         members = np.flatnonzero(np.isin(labels, group))
         runs += 1
-        new = _run(sub.take(members), k, total / k, epsilon, search, search.deadline)
+        new = _run(sub.take(members), k, total / k, epsilon, search)
         if new is not None:
             labels[members] = group[new]
             return True, runs
     return False, runs
 
 
-def _run(sub: _Subgraph, k: int, target: float, epsilon: float, search: _Search, deadline: float) -> np.ndarray | None:
+def _run(sub: _Subgraph, k: int, target: float, epsilon: float, search: _Search) -> np.ndarray | None:
     """One seeded GerryChain run into k parts; labels 0..k-1 per node, or None if it failed or ran out of time."""
     search.attempts += 1
     bipartition: Callable[..., Any] = partial(
         bipartition_tree,
         max_attempts=_TREES_PER_CUT,
         warn_attempts=_TREES_PER_CUT + 1,
-        spanning_tree_fn=partial(_spanning_tree, deadline=deadline, heavy=target),
+        spanning_tree_fn=partial(_spanning_tree, search=search, heavy=target),
         region_surcharge=search.surcharge,
         cut_choice_fn=_choose_cut,
     )
@@ -558,8 +594,8 @@ def _run(sub: _Subgraph, k: int, target: float, epsilon: float, search: _Search,
         flips: dict[Hashable, Hashable] = recursive_tree_part(
             sub.graph(), range(k), target, "households", epsilon, bipartition_tree_fn=bipartition, rng=rng
         )
-    except _OutOfTime:
-        search.out_of_time = True
+    except _Spent:
+        search.stopped = True
         return None
     except (RuntimeError, BalanceError, PopulationBalanceError, ValueError, KeyError, IndexError):
         # No balanced cut within the attempts (RuntimeError, *BalanceError), or a remainder GerryChain cannot
@@ -576,11 +612,11 @@ def _spanning_tree(
     region_surcharge: dict[str, float] | None = None,
     *,
     rng: random.Random,
-    deadline: float,
+    search: _Search,
     heavy: float,
     **_: Any,
 ) -> Graph:
-    """GerryChain's random Kruskal tree, with surcharges that suit grids (and a deadline check).
+    """GerryChain's random Kruskal tree, with surcharges that suit grids; counts the effort.
 
     Edges touching a heavy node (≥ `heavy` households, i.e. a kept-whole compound that fills a grid by
     itself) cost one more, so the tree reaches it by a single edge: it becomes a leaf that one cut can
@@ -588,9 +624,10 @@ def _spanning_tree(
     tree crosses its interior first and cuts it only as often as its size forces. Vectorised because
     GerryChain draws one tree per attempt: a Python loop over the edges would triple the run time.
     """
-    if time.monotonic() > deadline:  # GerryChain loops over spanning trees: stop it between two
-        raise _OutOfTime
+    if search.spent():  # GerryChain loops over spanning trees: stop it between two
+        raise _Spent
     rx = subgraph.get_rx_graph()
+    search.effort += rx.num_nodes() + _TREE_COST
     ends = np.asarray(rx.edge_list(), dtype=np.int64).reshape(-1, 2)
     size = max(rx.node_indices(), default=-1) + 1
     households = np.zeros(size)

@@ -359,8 +359,8 @@ def convert_column(values: np.ndarray, f: Field) -> tuple[list[Any], dict[int, s
     """
     series = pd.Series(values, dtype=object)
     if f.type == "str" and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
-        text_values = series.where(series.notna(), "").astype(str).str.strip()
-        out = text_values.where(text_values != "", None).tolist()
+        # Plain Python values: pandas' string dtype would turn None back into NaN (COPY would write "nan").
+        out = [v or None for v in series.where(series.notna(), "").astype(str).str.strip().tolist()]
         blank = [i for i, v in enumerate(out) if v is None]
         if f.required:
             return out, {i: f"{f.name} is missing" for i in blank}

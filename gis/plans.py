@@ -137,7 +137,8 @@ def edit(
     if change.is_empty():
         raise InvalidInput(f"{kind} changes nothing", where=kind)
     inverse = apply_change(session, plan_id, change)
-    seq = _log(session, plan_id, kind, actor, payload, inverse, version=version + 1)
+    # The outcome (e.g. renumbering's old → new code map) is kept with the request in the log.
+    seq = _log(session, plan_id, kind, actor, {**payload, "result": details}, inverse, version=version + 1)
     return _result(plan_id, version + 1, seq, kind, change, details)
 
 

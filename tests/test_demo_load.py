@@ -26,8 +26,8 @@ def test_demo_district_loads_whole_and_only_once(session: Session) -> None:
     assert load_demo(session) == []
 
 
-def test_demo_grids_hold_300_to_500_households_in_postgis(session: Session) -> None:
-    load_demo(session)
+def test_demo_grids_hold_300_to_500_households_in_postgis(demo_session: Session) -> None:
+    session = demo_session
     loads = session.execute(
         text("""
         SELECT g.code, sum(b.households)
@@ -39,8 +39,8 @@ def test_demo_grids_hold_300_to_500_households_in_postgis(session: Session) -> N
     assert all(300 <= households <= 500 for _, households in loads)
 
 
-def test_demo_hierarchy_is_linked(session: Session) -> None:
-    load_demo(session)
+def test_demo_hierarchy_is_linked(demo_session: Session) -> None:
+    session = demo_session
     orphans = session.execute(
         text("""
         SELECT (SELECT count(*) FROM buildings WHERE community_id IS NULL),

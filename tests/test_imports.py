@@ -300,3 +300,11 @@ def test_imported_grid_layer_faults_are_reported_and_the_plan_has_none(session: 
     assert overlap < 0.01  # m²: grids are unions of units now
     households = session.execute(text("SELECT sum(households) FROM grids WHERE plan_id = :p"), {"p": plan}).scalar()
     assert households == sum(10 * (i + 1) for i in range(12))
+
+
+def test_missing_text_values_are_null_not_the_text_nan(session: Session) -> None:
+    frame = samples.buildings(3)
+    frame["compound"] = ["华泰小区", None, float("nan")]
+    import_frame(session, "buildings", frame)
+    compounds = session.execute(text("SELECT compound FROM buildings ORDER BY id")).scalars().all()
+    assert compounds == ["华泰小区", None, None]

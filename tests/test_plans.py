@@ -246,6 +246,8 @@ def test_renumber_gives_standard_codes_and_a_map(demo_client: TestClient) -> Non
     codes = [g["code"] for g in grids(demo_client, plan["id"]).values()]
     assert all(len(c) == 15 and c.isdigit() for c in codes) and len(set(codes)) == len(codes)
     assert len(response.json()["codes"]) == len(codes)
+    logged = demo_client.get(f"/api/plans/{plan['id']}/operations").json()[-1]
+    assert logged["kind"] == "renumber" and logged["payload"]["result"]["codes"] == response.json()["codes"]
 
 
 def test_publish_refuses_errors_then_publishes(demo_session: Session, demo_client: TestClient) -> None:
