@@ -104,14 +104,7 @@ def run(repeat: int = 15) -> tuple[list[Row], float]:
     unit_seconds = _load(engine)
     with transaction(engine) as session:
         plan_id = plans.create_plan(session, base="current", name="bench", actor="bench")["id"]
-        a, b = session.execute(
-            text("""
-            SELECT ga.grid_id, gb.grid_id FROM unit_adjacency j
-            JOIN assignments ga ON ga.plan_id = :p AND ga.unit_id = j.unit_a
-            JOIN assignments gb ON gb.plan_id = :p AND gb.unit_id = j.unit_b
-            WHERE ga.grid_id < gb.grid_id ORDER BY 1, 2 LIMIT 1"""),
-            {"p": plan_id},
-        ).one()
+        a, b = grid_edits.adjacent_grids(session, plan_id)[0]
         target, west, south, east, north = session.execute(
             text("""
             SELECT id, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM grids

@@ -47,12 +47,12 @@ __all__ = ["BalanceResult", "balance_units"]
 # exhaustively, so when a balanced cut exists it is usually found in the first few trees; a hopeless
 # run should fail fast and leave time for other seeds.
 _TREES_PER_CUT = 100
-# The search is bounded by effort, counted in spanning-tree nodes drawn (plus a fixed cost per tree), so
-# that the result does not depend on the machine's speed or load; time_limit sets the effort at this
-# rate (measured 140–190 k/s on 2 cores, taken lower so that the effort, not the clock, normally ends
-# the search). The clock is only a guard. Strict runs may start until a share of the effort is spent;
-# the rest is for wider runs and repairs.
-_TREE_NODES_PER_SECOND = 130_000
+# The search is bounded by effort, counted in spanning-tree nodes drawn plus a fixed cost per tree, so
+# that its result does not depend on the machine's speed or load. time_limit sets the effort at this
+# rate: 170–190 k/s measured on 2 cores for large graphs (more on small ones, with the fixed cost),
+# taken lower so that the effort, not the clock, normally ends the search; the clock is only a guard.
+# Strict runs may start until a share of the effort is spent; the rest is for wider runs and repairs.
+_TREE_NODES_PER_SECOND = 160_000
 _TREE_COST = 10
 _STRICT_SHARE = 0.4
 # How far a repair may grow the neighbourhood of a part outside the band: rings of touching parts.
@@ -99,14 +99,13 @@ class _Search:
     strict_effort: int  # strict runs may start until this much effort is spent
     max_effort: int
     deadline: float  # the clock's guard
-    effort: int = 0  # spanning-tree nodes drawn so far
+    surcharge: dict[str, float] | None = None  # GerryChain's region_surcharge, when compounds are oversized
+    effort: int = 0  # spanning-tree nodes drawn so far, plus _TREE_COST per tree
     attempts: int = 0
     stopped: bool = False  # the effort or the time ran out
 
     def spent(self) -> bool:
         return self.effort >= self.max_effort or time.monotonic() > self.deadline
-
-    surcharge: dict[str, float] | None = None
 
 
 @dataclass

@@ -42,19 +42,25 @@ def _grids(session: Session, plan_id: int, grid_ids: list[int]) -> dict[int, Any
     return found
 
 
-def _grid_adjacency(session: Session, plan_id: int, grid_ids: list[int]) -> nx.Graph:
-    """Grids as nodes, an edge where two of them have adjacent units."""
-    graph = nx.Graph()
-    graph.add_nodes_from(grid_ids)
-    pairs = session.execute(
+def adjacent_grids(session: Session, plan_id: int, grid_ids: list[int] | None = None) -> list[tuple[int, int]]:
+    """Pairs of grids (a < b) of the plan that have adjacent units, optionally among `grid_ids` only."""
+    rows = session.execute(
         text("""SELECT DISTINCT ga.grid_id, gb.grid_id
                 FROM unit_adjacency j
                 JOIN assignments ga ON ga.plan_id = :plan AND ga.unit_id = j.unit_a
                 JOIN assignments gb ON gb.plan_id = :plan AND gb.unit_id = j.unit_b
-                WHERE ga.grid_id <> gb.grid_id AND ga.grid_id = ANY(:ids) AND gb.grid_id = ANY(:ids)"""),
+                WHERE ga.grid_id <> gb.grid_id
+                  AND (CAST(:ids AS int[]) IS NULL OR (ga.grid_id = ANY(:ids) AND gb.grid_id = ANY(:ids)))"""),
         {"plan": plan_id, "ids": grid_ids},
     ).all()
-    graph.add_edges_from(pairs)
+    return sorted({(min(a, b), max(a, b)) for a, b in rows})
+
+
+def _grid_adjacency(session: Session, plan_id: int, grid_ids: list[int]) -> nx.Graph:
+    """Grids as nodes, an edge where two of them have adjacent units."""
+    graph = nx.Graph()
+    graph.add_nodes_from(grid_ids)
+    graph.add_edges_from(adjacent_grids(session, plan_id, grid_ids))
     return graph
 
 

@@ -76,16 +76,8 @@ def pick(session: Session, plan_id: int, seed: int, sql: str) -> Any:
 
 def compute(session: Session, plan_id: int, kind: str, seed: int, fraction: float):
     if kind == "merge":
-        a, b = pick(
-            session,
-            plan_id,
-            seed,
-            """
-            SELECT DISTINCT ga.grid_id, gb.grid_id FROM unit_adjacency j
-            JOIN assignments ga ON ga.plan_id = :p AND ga.unit_id = j.unit_a
-            JOIN assignments gb ON gb.plan_id = :p AND gb.unit_id = j.unit_b
-            WHERE ga.grid_id <> gb.grid_id ORDER BY 1, 2""",
-        )
+        pairs = grid_edits.adjacent_grids(session, plan_id)
+        a, b = pairs[seed % len(pairs)]
         return lambda s, p: grid_edits.merge(s, p, [a, b])
     if kind == "split":
         grid, west, south, east, north = pick(

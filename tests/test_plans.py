@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.grid_edits import adjacent_grids
+
 
 def draft(client: TestClient, name: str = "草案") -> dict[str, Any]:
     response = client.post("/api/plans", json={"base": "current", "name": name})
@@ -34,14 +36,7 @@ def post(
 
 
 def adjacent_pair(session: Session, plan_id: int) -> tuple[int, int]:
-    return session.execute(
-        text("""
-        SELECT ga.grid_id, gb.grid_id FROM unit_adjacency j
-        JOIN assignments ga ON ga.plan_id = :p AND ga.unit_id = j.unit_a
-        JOIN assignments gb ON gb.plan_id = :p AND gb.unit_id = j.unit_b
-        WHERE ga.grid_id < gb.grid_id ORDER BY 1, 2 LIMIT 1"""),
-        {"p": plan_id},
-    ).one()
+    return adjacent_grids(session, plan_id)[0]
 
 
 def state(session: Session, plan_id: int) -> tuple[Any, ...]:

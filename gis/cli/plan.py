@@ -11,6 +11,7 @@ import shapely
 import typer
 from rich.table import Table
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from gis import grid_edits, plans
 from gis.cli.common import console, failing_clearly, migrated_engine
@@ -19,6 +20,7 @@ from gis.errors import InvalidInput
 from gis.geometry_input import parse_geojson
 from gis.plan_diff import diff_plans
 from gis.plan_validation import validate_plan
+from gis.plans import Compute
 from gis.unit_store import build_community_units, communities_without_units
 
 app = typer.Typer(help="grid plans: drafts, edits, validation, publishing", no_args_is_help=True)
@@ -52,10 +54,22 @@ def _print(data: Any) -> None:
     console.print_json(json.dumps(data, ensure_ascii=False, default=str))
 
 
-def _run(plan_id: int, version: int | None, user: str, kind: str, payload: dict[str, Any], compute) -> None:
+def _version(session: Session, plan_id: int, version: int | None) -> int:
+    """The version given, or the plan's current one (scripted work that owns the draft)."""
+    return version if version is not None else plans.get_plan(session, plan_id)["version"]
+
+
+def _run(plan_id: int, version: int | None, user: str, kind: str, payload: dict[str, Any], compute: Compute) -> None:
     with failing_clearly(), transaction(migrated_engine()) as session:
-        current = version if version is not None else plans.get_plan(session, plan_id)["version"]
-        result = plans.edit(session, plan_id, version=current, kind=kind, payload=payload, actor=user, compute=compute)
+        result = plans.edit(
+            session,
+            plan_id,
+            version=_version(session, plan_id, version),
+            kind=kind,
+            payload=payload,
+            actor=user or _user(),
+            compute=compute,
+        )
         _print(result.to_dict())
 
 
@@ -120,7 +134,7 @@ def merge(
     user: User = "",
 ) -> None:
     """Merge adjacent grids into the first one."""
-    _run(plan_id, version, user or _user(), "merge", {"grids": grids}, lambda s, p: grid_edits.merge(s, p, grids))
+    _run(plan_id, version, user, "merge", {"grids": grids}, lambda s, p: grid_edits.merge(s, p, grids))
 
 
 @app.command()
@@ -137,7 +151,7 @@ def split(
     _run(
         plan_id,
         version,
-        user or _user(),
+        user,
         "split",
         {"grid": grid, "line": shapely.geometry.mapping(shape)},
         lambda s, p: grid_edits.split(s, p, grid, shape),
@@ -158,7 +172,7 @@ def redraw(
     _run(
         plan_id,
         version,
-        user or _user(),
+        user,
         "redraw",
         {"grid": grid, "polygon": shapely.geometry.mapping(shape)},
         lambda s, p: grid_edits.redraw(s, p, grid, shape),
@@ -177,7 +191,7 @@ def reassign(
     _run(
         plan_id,
         version,
-        user or _user(),
+        user,
         "reassign",
         {"grid": grid, "buildings": buildings},
         lambda s, p: grid_edits.reassign(s, p, grid, buildings),
@@ -199,7 +213,7 @@ def balance(
     _run(
         plan_id,
         version,
-        user or _user(),
+        user,
         "balance",
         payload,
         lambda s, p: grid_edits.balance(
@@ -219,7 +233,7 @@ def renumber(
     _run(
         plan_id,
         version,
-        user or _user(),
+        user,
         "renumber",
         {"layout": layout},
         lambda s, p: grid_edits.renumber(s, p, layout),
@@ -230,17 +244,21 @@ def renumber(
 def undo(plan_id: PlanId, version: Version = None, user: User = "") -> None:
     """Undo the newest edit."""
     with failing_clearly(), transaction(migrated_engine()) as session:
-        current = version if version is not None else plans.get_plan(session, plan_id)["version"]
-        _print(plans.undo(session, plan_id, version=current, actor=user or _user()).to_dict())
+        _print(
+            plans.undo(session, plan_id, version=_version(session, plan_id, version), actor=user or _user()).to_dict()
+        )
 
 
 @app.command()
 def publish(plan_id: PlanId, version: Version = None, user: User = "") -> None:
     """Make a valid draft the current plan."""
     with failing_clearly(), transaction(migrated_engine()) as session:
-        current = version if version is not None else plans.get_plan(session, plan_id)["version"]
         errors = validate_plan(session, plan_id).errors
-        _print(plans.publish(session, plan_id, version=current, actor=user or _user(), errors=errors))
+        _print(
+            plans.publish(
+                session, plan_id, version=_version(session, plan_id, version), actor=user or _user(), errors=errors
+            )
+        )
 
 
 @app.command()
