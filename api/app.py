@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import health, layers, pages, plans
+from api.routers import health, incidents, layers, locate, open311, pages, plans
 from gis.db import database_url, make_engine, make_sessionmaker
 from gis.settings import Settings, get_settings
 
@@ -41,5 +41,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in layers.routers():
         app.include_router(router)
     app.include_router(plans.router)
+    app.include_router(locate.router)
+    app.include_router(incidents.router)
+    app.include_router(open311.router)
     pages.mount(app)
     return app

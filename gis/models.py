@@ -257,9 +257,26 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class GridWorker(Base):
+    """A grid worker (网格员) responsible for a grid, kept by lineage so it follows the grid across plans."""
+
+    __tablename__ = "grid_workers"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    grid_lineage: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
 class Incident(Base):
+    """A reported problem, located in the plan current at the time (kept in `plan_id`), moving round the loop."""
+
     __tablename__ = "incidents"
-    __table_args__ = (gist("incidents", "location"),)
+    __table_args__ = (
+        gist("incidents", "location"),
+        CheckConstraint(
+            "status IN ('reported', 'registered', 'dispatched', 'in_progress', 'resolved', 'verified', 'closed', "
+            "'rejected', 'returned', 'duplicate')",
+            name="incident_status",
+        ),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     source_id: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(64), index=True)
@@ -267,7 +284,35 @@ class Incident(Base):
     status: Mapped[str] = mapped_column(String(16), server_default=text("'reported'"), index=True)
     channel: Mapped[str | None] = mapped_column(String(32))
     reporter_contact: Mapped[str | None] = mapped_column(Text)  # personal data: never on public endpoints
-    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    photo_url: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    state_entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"), index=True)
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("grid_plans.id", ondelete="SET NULL"))
+    # Areas at assignment time, so filters and statistics survive later boundary changes.
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"), index=True)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("streets.id", ondelete="SET NULL"), index=True)
+    location_status: Mapped[str | None] = mapped_column(String(8))  # inside | snapped | outside
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     location = mapped_column(geometry("POINT"), nullable=False)
+
+
+class IncidentEvent(Base):
+    """Append-only history: every report, transition and location correction with actor, time and note."""
+
+    __tablename__ = "incident_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    details = mapped_column(JSONB, nullable=True)

@@ -127,3 +127,33 @@ def code_layout(name: str | None = None) -> CodeLayout:
     if key not in layouts:
         raise ValueError(f"unknown code layout {name!r}; known layouts: {', '.join(sorted(layouts))}")
     return layouts[key]
+
+
+# -- incident categories -------------------------------------------------------------------------------------
+
+STAGES = ("register", "dispatch", "handle", "verify", "close")
+
+
+@dataclass(frozen=True)
+class IncidentCategory:
+    code: str
+    name_zh: str
+    name_en: str
+    department: str
+    limits_hours: dict[str, float]  # stage → hours allowed
+
+
+@lru_cache
+def incident_categories() -> dict[str, IncidentCategory]:
+    raw = _load_toml("incident_categories.toml")
+    defaults = raw["defaults"]["limits_hours"]
+    categories = {}
+    for c in raw["category"]:
+        limits = {**defaults, **c.get("limits_hours", {})}
+        unknown = set(limits) - set(STAGES)
+        if unknown:
+            raise ValueError(f"incident_categories.toml: {c['code']} has unknown stages {sorted(unknown)}")
+        categories[c["code"]] = IncidentCategory(
+            c["code"], c["name_zh"], c["name_en"], c["department"], {s: float(limits[s]) for s in STAGES}
+        )
+    return categories

@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     dwelling_size_m2: float = 90.0
     storey_height_m: float = 3.0
 
+    # Locating: a point outside every grid snaps to the nearest one within this distance.
+    locate_snap_m: float = 50.0
+
+    # Duplicate suggestion: open incidents of the same category this close in space and time.
+    duplicate_radius_m: float = 50.0
+    duplicate_window_h: float = 24.0
+
     # Read API paging.
     page_limit_default: int = 100
     page_limit_max: int = 10_000

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+import geopandas as gpd
 import pytest
+import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -97,8 +99,19 @@ def test_invalid_paging_is_a_422_problem(client: TestClient) -> None:
     assert {e["where"] for e in body["errors"]} == {"query.limit", "query.offset"}
 
 
-def test_incidents_and_personal_fields_are_not_on_the_public_read_api(client: TestClient) -> None:
-    assert client.get("/api/incidents").status_code == 404
+def test_personal_fields_are_not_on_the_read_api(client: TestClient, loaded: Session) -> None:
+    import_frame(
+        loaded,
+        "incidents",
+        gpd.GeoDataFrame(
+            {"category": ["sanitation"], "reporter_contact": ["13800000000"]},
+            geometry=[shapely.Point(samples.ORIGIN[0] + 0.0001, samples.ORIGIN[1] + 0.0001)],
+            crs=4326,
+        ),
+    )
+    listed = client.get("/api/incidents")
+    assert listed.status_code == 200 and listed.json()["numberMatched"] == 1
+    assert "13800000000" not in listed.text and "reporter_contact" not in listed.text
     assert client.get("/api/users").status_code == 404
 
 

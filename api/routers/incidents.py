@@ -1,0 +1,145 @@
+"""Incidents over HTTP: report (idempotent), list, detail with history, transitions, location corrections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, Field
+
+from api.deps import ActorDep, BBoxDep, Offset, SessionDep, SettingsDep
+from gis import incidents
+from gis.incident_stats import incident_stats
+from gis.incidents import IncidentFilter, Place
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+class Location(BaseModel):
+    lon: float
+    lat: float
+    crs: str = Field("wgs84", description="wgs84 | cgcs2000 | gcj02 | bd09 | EPSG:n")
+
+
+class IncidentReport(BaseModel):
+    category: str = Field(min_length=1, max_length=64, description="code in data/incident_categories.toml")
+    description: str | None = Field(None, max_length=5_000)
+    location: Location | None = None
+    address: str | None = Field(None, max_length=200, description="address or building name, when no location")
+    channel: str | None = Field(None, max_length=32, description="patrol | hotline | wechat | app | desk | ...")
+    reporter_contact: str | None = Field(None, max_length=200, description="kept private: dispatchers only")
+    photo_url: str | None = Field(None, max_length=2_000)
+
+
+class TransitionRequest(BaseModel):
+    action: str = Field(min_length=1, max_length=32)
+    note: str | None = Field(None, max_length=5_000)
+    duplicate_of: int | None = Field(None, description="the original incident, for mark_duplicate")
+
+
+class Relocation(BaseModel):
+    location: Location | None = None
+    address: str | None = Field(None, max_length=200)
+    note: str | None = Field(None, max_length=5_000)
+
+
+def _place(location: Location | None, address: str | None) -> Place:
+    if location is None:
+        return Place(address=address)
+    return Place(lon=location.lon, lat=location.lat, crs=location.crs, address=address)
+
+
+@router.post("", status_code=201)
+def report(
+    body: IncidentReport,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=200, description="retries with the same key make one incident")
+    ] = None,
+) -> dict[str, Any]:
+    incident, created = incidents.report(
+        session,
+        category=body.category,
+        place=_place(body.location, body.address),
+        settings=settings,
+        description=body.description,
+        channel=body.channel,
+        reporter_contact=body.reporter_contact,
+        photo_url=body.photo_url,
+        idempotency_key=idempotency_key,
+        actor=actor,
+    )
+    response.headers["Location"] = f"/api/incidents/{incident['id']}"
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return incident
+
+
+@router.get("", summary="incidents as GeoJSON, newest first")
+def list_incidents(
+    session: SessionDep,
+    settings: SettingsDep,
+    bbox: BBoxDep,
+    offset: Offset = 0,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    status: str | None = None,
+    category: str | None = None,
+    grid: Annotated[str | None, Query(description="grid code")] = None,
+    community: Annotated[str | None, Query(description="community code")] = None,
+    street: Annotated[str | None, Query(description="street code")] = None,
+    overdue: bool | None = None,
+    since: Annotated[datetime | None, Query(description="reported at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="reported before (ISO 8601)")] = None,
+) -> dict[str, Any]:
+    where = IncidentFilter(
+        status=status,
+        category=category,
+        grid=grid,
+        community=community,
+        street=street,
+        overdue=overdue,
+        since=since,
+        until=until,
+        bbox=(bbox.west, bbox.south, bbox.east, bbox.north) if bbox else None,
+    )
+    page = min(limit or settings.page_limit_default, settings.page_limit_max)
+    return incidents.list_incidents(session, where, limit=page, offset=offset)
+
+
+@router.get("/stats", summary="counts by status and overdue, median handling time, per grid/community/street")
+def stats(session: SessionDep, level: Literal["grid", "community", "street", "all"] = "community") -> list[dict]:
+    return incident_stats(session, level)
+
+
+@router.get("/{incident_id}")
+def get_incident(incident_id: int, session: SessionDep) -> dict[str, Any]:
+    return incidents.get_incident(session, incident_id)
+
+
+@router.post("/{incident_id}/transitions")
+def transition(
+    incident_id: int, body: TransitionRequest, session: SessionDep, settings: SettingsDep, actor: ActorDep
+) -> dict[str, Any]:
+    return incidents.transition(
+        session,
+        incident_id,
+        action=body.action,
+        note=body.note,
+        actor=actor,
+        settings=settings,
+        duplicate_of=body.duplicate_of,
+    )
+
+
+@router.post("/{incident_id}/location", summary="correct the location; re-assigns the incident")
+def relocate(
+    incident_id: int, body: Relocation, session: SessionDep, settings: SettingsDep, actor: ActorDep
+) -> dict[str, Any]:
+    return incidents.relocate(
+        session, incident_id, place=_place(body.location, body.address), actor=actor, settings=settings, note=body.note
+    )

@@ -1,0 +1,79 @@
+"""Open311 GeoReport v2 (JSON) against the incident service on the demo district."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+def point(session: Session) -> tuple[float, float]:
+    return session.execute(
+        text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(footprint) p FROM buildings ORDER BY id LIMIT 1) b"
+        )
+    ).one()
+
+
+def test_discovery_and_services(demo_client: TestClient) -> None:
+    discovery = demo_client.get("/open311/v2/discovery.json").json()
+    assert discovery["endpoints"][0]["url"].endswith("/open311/v2")
+    services = demo_client.get("/open311/v2/services.json").json()
+    codes = {s["service_code"] for s in services}
+    assert {"sanitation", "dispute", "illegal_construction"} <= codes
+    assert next(s for s in services if s["service_code"] == "sanitation")["group"] == "环卫所"
+    assert demo_client.get("/open311/v2/services/sanitation.json").json()["service_code"] == "sanitation"
+    missing = demo_client.get("/open311/v2/services/ufo.json")
+    assert missing.status_code == 404 and missing.json()[0]["code"] == 404
+
+
+def test_post_form_encoded_then_get_it_back(demo_session: Session, demo_client: TestClient) -> None:
+    lat, lon = point(demo_session)[::-1]
+    created = demo_client.post(
+        "/open311/v2/requests.json",
+        data={
+            "service_code": "sanitation",
+            "lat": str(lat),
+            "long": str(lon),
+            "description": "路边垃圾堆积",
+            "phone": "13900000000",
+        },
+    )
+    assert created.status_code == 201, created.text
+    request_id = created.json()[0]["service_request_id"]
+
+    one = demo_client.get(f"/open311/v2/requests/{request_id}.json").json()[0]
+    assert one["status"] == "open" and one["status_notes"] == "reported" and one["agency_responsible"] == "环卫所"
+    assert abs(one["lat"] - lat) < 1e-9 and abs(one["long"] - lon) < 1e-9
+    listed = demo_client.get(
+        "/open311/v2/requests.json", params={"service_code": "sanitation", "status": "open"}
+    ).json()
+    assert request_id in [r["service_request_id"] for r in listed]
+    assert demo_client.get("/open311/v2/requests.json", params={"status": "closed"}).json() == []
+    assert "13900000000" not in demo_client.get("/open311/v2/requests.json").text
+
+
+def test_post_json_by_address(demo_session: Session, demo_client: TestClient) -> None:
+    address = demo_session.execute(text("SELECT address FROM buildings WHERE address IS NOT NULL LIMIT 1")).scalar()
+    created = demo_client.post("/open311/v2/requests.json", json={"service_code": "dispute", "address_string": address})
+    assert created.status_code == 201
+    by_id = demo_client.get(
+        "/open311/v2/requests.json", params={"service_request_id": created.json()[0]["service_request_id"]}
+    ).json()
+    assert by_id[0]["address"] == address
+
+
+def test_errors_come_as_a_list_of_code_and_description(demo_client: TestClient, demo_session: Session) -> None:
+    before = demo_session.execute(text("SELECT count(*) FROM incidents")).scalar()
+    for data in (
+        {"lat": "29.87", "long": "121.55"},
+        {"service_code": "ufo", "lat": "29.87", "long": "121.55"},
+        {"service_code": "dispute"},
+        {"service_code": "dispute", "lat": "north", "long": "east"},
+    ):
+        response = demo_client.post("/open311/v2/requests.json", data=data)
+        errors = response.json()
+        assert 400 <= response.status_code < 500 and errors[0]["code"] == response.status_code
+        assert errors[0]["description"]
+    assert demo_session.execute(text("SELECT count(*) FROM incidents")).scalar() == before
+    assert demo_client.get("/open311/v2/requests/999999.json").json()[0]["code"] == 404
