@@ -13,6 +13,7 @@ BENCHMARKS = {
     "io": "bench.bench_io",  # import and bbox reads vs geopandas
     "plans": "bench.bench_plans",  # grid edits with validation vs geopandas dissolve/overlay
     "balance": "bench.bench_balance",  # GerryChain rebalancing vs spopt MaxP
+    "locate": "bench.bench_locate",  # bulk point-in-grid vs geopandas.sjoin and a PostGIS join
 }
 
 

@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from gis.china_offsets import wgs84_to_gcj02
 from gis.cluster import ensure_database
 from gis.db import alembic_config
 from tests import samples
@@ -136,3 +137,23 @@ def scalar_row(database: str, sql: str) -> tuple:
             return tuple(conn.execute(text(sql)).one())
     finally:
         engine.dispose()
+
+
+def test_assign_command_writes_each_point_with_its_grid(cli_database: str, tmp_path: Path) -> None:
+    assert gridmap(cli_database, "demo", "--no-serve").returncode == 0  # loads only into an empty database
+    lon, lat = scalar_row(
+        cli_database,
+        """
+        SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(footprint) p FROM buildings ORDER BY id LIMIT 1) b""",
+    )
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    (tmp_path / "wechat.csv").write_text(f"编号,lon,lat\n1,{glon},{glat}\n2,{glon + 0.05},{glat}\n", encoding="utf-8")
+
+    done = gridmap(
+        cli_database, "assign", str(tmp_path / "wechat.csv"), "--crs", "gcj02", "--out", str(tmp_path / "out.csv")
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "2 points" in done.stdout and "1 inside" in done.stdout and "1 outside" in done.stdout
+    rows = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("编号") and "grid_code" in rows[0] and ",inside," in rows[1]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, BBoxDep, Offset, SessionDep, SettingsDep
 from gis import incidents
+from gis.bulk_assign import assign_points
 from gis.incident_stats import incident_stats
 from gis.incidents import IncidentFilter, Place
 
@@ -78,6 +80,40 @@ def report(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     return incident
+
+
+class BulkPoints(BaseModel):
+    crs: str = Field("wgs84", description="wgs84 | cgcs2000 | gcj02 | bd09 | EPSG:n, for every point")
+    points: list[tuple[float, float]] = Field(min_length=1, max_length=100_000, description="[[lon, lat], ...]")
+
+
+@router.post("/bulk", summary="assign many points to grids at once (vectorised; nothing is stored)")
+def bulk_assign(body: BulkPoints, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    xy = np.asarray(body.points, dtype=float)
+    result = assign_points(session, xy[:, 0], xy[:, 1], crs=body.crs, snap_m=settings.locate_snap_m)
+    return {
+        "plan_id": result.plan_id,
+        "counts": result.counts(),
+        "assignments": [
+            {
+                "grid_id": int(g) if g >= 0 else None,
+                "grid_code": code,
+                "community_code": community,
+                "street_code": street,
+                "status": str(status),
+                "distance_m": float(distance),
+            }
+            for g, code, community, street, status, distance in zip(
+                result.grid_id,
+                result.grid_code,
+                result.community_code,
+                result.street_code,
+                result.status,
+                result.distance_m,
+                strict=True,
+            )
+        ],
+    }
 
 
 @router.get("", summary="incidents as GeoJSON, newest first")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from gis.cli import db, layers, plan, serve
+from gis.cli import assign, db, layers, plan, serve
 
 app = typer.Typer(help="gridmap — 网格化管理 on PostGIS", no_args_is_help=True, add_completion=False)
 app.add_typer(db.app, name="db")
 app.add_typer(plan.app, name="plan")
 app.add_typer(plan.units_app, name="units")
 layers.register(app)
+assign.register(app)
 serve.register(app)
 
 
