@@ -14,29 +14,37 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.errors import Conflict
-from gis.features import current_plan_id
 
-# Covering grid first (lowest code wins on shared edges); else the nearest by the GiST index (<->),
-# re-ranked by true distance among a few candidates because <-> on lon/lat is planar.
+# One round trip: the current plan; the covering grid (lowest code wins on shared edges), else the nearest
+# by the GiST index (<->), re-ranked by true distance among a few candidates because <-> on lon/lat is
+# planar; then the grid's community, street, district and workers.
 LOCATE_SQL = """
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
+plan AS (SELECT id FROM grid_plans WHERE status = 'published'),
 covering AS (
     SELECT g.id, 0.0::float8 AS distance_m FROM grids g, p
-    WHERE g.plan_id = :plan AND ST_Covers(g.geom, p.g)
+    WHERE g.plan_id = (SELECT id FROM plan) AND ST_Covers(g.geom, p.g)
     ORDER BY g.code LIMIT 1
 ),
 nearest AS (
     SELECT c.id, ST_Distance(c.geom::geography, p.g::geography) AS distance_m
-    FROM (SELECT g.id, g.geom, g.code FROM grids g, p WHERE g.plan_id = :plan ORDER BY g.geom <-> p.g LIMIT 5) c, p
+    FROM (SELECT g.id, g.geom, g.code FROM grids g, p WHERE g.plan_id = (SELECT id FROM plan)
+          ORDER BY g.geom <-> p.g LIMIT 5) c, p
     WHERE NOT EXISTS (SELECT 1 FROM covering)
     ORDER BY distance_m, c.code LIMIT 1
 ),
 hit AS (SELECT * FROM covering UNION ALL SELECT * FROM nearest)
-SELECT hit.distance_m, g.id AS grid_id, g.code AS grid_code, g.name AS grid_name, g.lineage,
+SELECT (SELECT id FROM plan) AS plan_id, hit.distance_m,
+       g.id AS grid_id, g.code AS grid_code, g.name AS grid_name,
        c.id AS community_id, c.code AS community_code, c.name AS community_name,
        s.id AS street_id, s.code AS street_code, s.name AS street_name,
-       d.id AS district_id, d.code AS district_code, d.name AS district_name
-FROM hit JOIN grids g ON g.id = hit.id
+       d.id AS district_id, d.code AS district_code, d.name AS district_name,
+       (SELECT COALESCE(json_agg(json_build_object('id', u.id, 'name', COALESCE(u.display_name, u.username))
+                                 ORDER BY u.id), '[]'::json)
+        FROM grid_workers w JOIN users u ON u.id = w.user_id WHERE w.grid_lineage = g.lineage) AS workers
+FROM (SELECT 1) one
+LEFT JOIN hit ON true
+LEFT JOIN grids g ON g.id = hit.id
 LEFT JOIN communities c ON c.id = g.community_id
 LEFT JOIN streets s ON s.id = c.street_id
 LEFT JOIN districts d ON d.id = s.district_id
@@ -53,34 +61,23 @@ def _area(row: Any, prefix: str) -> dict[str, Any] | None:
     }
 
 
-def workers_of(session: Session, lineage: str) -> list[dict[str, Any]]:
-    """The grid's workers: id and display name only (their contacts are personal data)."""
-    rows = session.execute(
-        text("""SELECT u.id, COALESCE(u.display_name, u.username) AS name FROM grid_workers w
-                JOIN users u ON u.id = w.user_id WHERE w.grid_lineage = :lineage ORDER BY u.id"""),
-        {"lineage": lineage},
-    ).all()
-    return [{"id": r.id, "name": r.name} for r in rows]
-
-
 def locate(session: Session, lon: float, lat: float, *, snap_m: float = 50.0) -> dict[str, Any]:
-    """Where (lon, lat) in WGS 84 falls in the current plan."""
-    plan = current_plan_id(session)
-    if plan is None:
+    """Where (lon, lat) in WGS 84 falls in the current plan (workers: id and name only, no contacts)."""
+    row = session.execute(text(LOCATE_SQL), {"lon": lon, "lat": lat}).one()
+    if row.plan_id is None:
         raise Conflict("there is no published grid plan to locate against; import or publish one", where="plan")
-    row = session.execute(text(LOCATE_SQL), {"lon": lon, "lat": lat, "plan": plan}).first()
-    if row is None:
-        raise Conflict(f"the published plan {plan} has no grids", where="plan")
+    if row.grid_id is None:
+        raise Conflict(f"the published plan {row.plan_id} has no grids", where="plan")
     distance = float(row.distance_m)
     status = "inside" if distance == 0 else "snapped" if distance <= snap_m else "outside"
     return {
         "status": status,
         "distance_m": round(distance, 2),
-        "plan_id": plan,
+        "plan_id": row.plan_id,
         "grid": {"id": row.grid_id, "code": row.grid_code, "name": row.grid_name},
         "community": _area(row, "community"),
         "street": _area(row, "street"),
         "district": _area(row, "district"),
-        "workers": workers_of(session, row.lineage),
+        "workers": row.workers,
         "location": {"lon": lon, "lat": lat},
     }

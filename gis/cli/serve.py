@@ -16,7 +16,7 @@ Host = Annotated[str, typer.Option(help="interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, workers: int = 1) -> None:
     base = f"http://{host}:{port}"
     console.print(f"gridmap serving on {base}")
     console.print(f"  overview map  {base}/maps/overview")
@@ -24,16 +24,27 @@ def _serve(host: str, port: int) -> None:
     console.print(f"  communities   {base}/api/communities")
     console.print(f"  health        {base}/health")
     # By import string: the CLI lives in gis/, which never imports the HTTP layer.
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="warning" if workers > 1 else "info",
+        workers=workers,
+    )
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
+    def serve(
+        host: Host = "127.0.0.1",
+        port: Port = 8000,
+        workers: Annotated[int, typer.Option(min=1, help="server processes (one per core)")] = 1,
+    ) -> None:
         """Serve the API and maps for whatever the database holds."""
         with failing_clearly():
             migrated_engine().dispose()
-        _serve(host, port)
+        _serve(host, port, workers)
 
     @app.command()
     def demo(
