@@ -47,6 +47,8 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
+	  echo "wrk is missing (apt-get install wrk): the /api/locate load benchmark will be skipped"
 	$(BIN)/python -m bench
 
 lint: setup

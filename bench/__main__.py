@@ -14,6 +14,7 @@ BENCHMARKS = {
     "plans": "bench.bench_plans",  # grid edits with validation vs geopandas dissolve/overlay
     "balance": "bench.bench_balance",  # GerryChain rebalancing vs spopt MaxP
     "locate": "bench.bench_locate",  # bulk point-in-grid vs geopandas.sjoin and a PostGIS join
+    "locate_api": "bench.bench_locate_api",  # /api/locate under load (wrk) vs the bare PostGIS query
 }
 
 

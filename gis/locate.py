@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from gis.errors import Conflict
@@ -61,7 +61,7 @@ def _area(row: Any, prefix: str) -> dict[str, Any] | None:
     }
 
 
-def locate(session: Session, lon: float, lat: float, *, snap_m: float = 50.0) -> dict[str, Any]:
+def locate(session: Session | Connection, lon: float, lat: float, *, snap_m: float = 50.0) -> dict[str, Any]:
     """Where (lon, lat) in WGS 84 falls in the current plan (workers: id and name only, no contacts)."""
     row = session.execute(text(LOCATE_SQL), {"lon": lon, "lat": lat}).one()
     if row.plan_id is None:

@@ -16,7 +16,7 @@ Host = Annotated[str, typer.Option(help="interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
 
 
-def _serve(host: str, port: int, workers: int = 1) -> None:
+def _serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
     base = f"http://{host}:{port}"
     console.print(f"gridmap serving on {base}")
     console.print(f"  overview map  {base}/maps/overview")
