@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
 from api import errors
 from api.routers import health, incidents, layers, locate, open311, pages, plans
+from gis.cluster import plain_dsn
 from gis.db import database_url, make_engine, make_sessionmaker
 from gis.settings import Settings, get_settings
 
@@ -23,9 +25,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         own = engine is None
         app.state.engine = engine if engine is not None else make_engine(database_url(settings))
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        # Hot read paths (locate) use async autocommit connections: one round trip, no thread hand-offs.
+        app.state.read_pool = AsyncConnectionPool(
+            plain_dsn(app.state.engine.url.render_as_string(hide_password=False)),
+            min_size=1,
+            max_size=8,
+            kwargs={"autocommit": True},
+            open=False,
+        )
+        await app.state.read_pool.open()
         try:
             yield
         finally:
+            await app.state.read_pool.close()
             if own:
                 app.state.engine.dispose()
 

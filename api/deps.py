@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from gis.errors import InvalidInput, PreconditionRequired
@@ -60,12 +59,3 @@ def actor(x_gridmap_user: Annotated[str | None, Header(description="who makes th
 
 IfMatchDep = Annotated[int, Depends(if_match)]
 ActorDep = Annotated[str, Depends(actor)]
-
-
-def get_reader(request: Request) -> Iterator[Connection]:
-    """An autocommit connection for single-statement reads on hot paths: no BEGIN/COMMIT round trips."""
-    with request.app.state.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        yield connection
-
-
-ReaderDep = Annotated[Connection, Depends(get_reader)]

@@ -1,8 +1,9 @@
 """`/api/locate` under concurrent load on loopback: a real server, driven by wrk with random points.
 
-gridmap: `gridmap serve` (one process) on the demo district, wrk with 8 connections for 10 s, each request
-a random point in the district. Peer: the same lookup SQL run directly against PostGIS over one
-connection (no HTTP, no JSON), on the same points — the floor the HTTP service sits on.
+gridmap: `gridmap serve` (one process) on the demo district, wrk (closed loop, so it saturates the server)
+with 4 and with 8 connections for 10 s each, each request a random point in the district. Peer: the same
+lookup SQL run directly against PostGIS over one connection (no HTTP, no JSON), on the same points — the
+floor the HTTP service sits on.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _peer(engine, points: np.ndarray) -> tuple[float, float, float]:
     return len(points) / total, float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def run(seconds: int = 10, connections: int = 8) -> list[Row] | None:
+def run(seconds: int = 10, levels: tuple[int, ...] = (4, 8)) -> list[Row] | None:
     if shutil.which("wrk") is None:
         console.print("wrk is not installed (Debian package `wrk`): /api/locate load benchmark skipped")
         return None
@@ -113,37 +114,37 @@ def run(seconds: int = 10, connections: int = 8) -> list[Row] | None:
                 break
             except OSError:
                 time.sleep(0.2)
+        measured = {}
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp) / "locate.lua"
             script.write_text(_lua(points))
-            _wrk(script, 2, connections)  # warm-up
-            rps, p50, p99 = _wrk(script, seconds, connections)
+            _wrk(script, 2, levels[0])  # warm-up
+            for connections in levels:
+                measured[connections] = _wrk(script, seconds, connections)
     finally:
         server.terminate()
         server.wait(timeout=30)
     qps, peer50, peer99 = _peer(engine, points)
     engine.dispose()
     size = f"{len(points):,} random points, demo district"
-    return [
-        Row(
-            f"/api/locate throughput ({connections} connections)",
-            size,
-            rps,
-            "PostGIS query, 1 connection",
-            qps,
-            "req/s",
-        ),
-        Row("/api/locate latency p50", size, p50, "PostGIS query p50", peer50, "ms"),
-        Row("/api/locate latency p99", size, p99, "PostGIS query p99", peer99, "ms"),
-    ]
+    rows = []
+    for connections, (rps, p50, p99) in measured.items():
+        rows += [
+            Row(
+                f"/api/locate req/s, {connections} connections", size, rps, "PostGIS query, 1 connection", qps, "req/s"
+            ),
+            Row(f"/api/locate p50, {connections} connections", size, p50, "PostGIS query p50", peer50, "ms"),
+            Row(f"/api/locate p99, {connections} connections", size, p99, "PostGIS query p99", peer99, "ms"),
+        ]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, nargs="+", default=[4, 8])
     args = parser.parse_args(argv)
-    rows = run(args.seconds, args.connections)
+    rows = run(args.seconds, tuple(args.connections))
     if rows:
         print_table(
             "/api/locate under load on loopback (target ≥ 1,000 req/s, p99 < 20 ms)",

@@ -8,8 +8,11 @@ still given, for reference). Distances are geodesic metres.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
@@ -61,9 +64,11 @@ def _area(row: Any, prefix: str) -> dict[str, Any] | None:
     }
 
 
-def locate(session: Session | Connection, lon: float, lat: float, *, snap_m: float = 50.0) -> dict[str, Any]:
-    """Where (lon, lat) in WGS 84 falls in the current plan (workers: id and name only, no contacts)."""
-    row = session.execute(text(LOCATE_SQL), {"lon": lon, "lat": lat}).one()
+# The same statement for a psycopg connection (async hot path), whose placeholders are %(name)s.
+LOCATE_SQL_PSYCOPG = re.sub(r":(lon|lat)\b", r"%(\1)s", LOCATE_SQL)
+
+
+def _answer(row: Any, lon: float, lat: float, snap_m: float) -> dict[str, Any]:
     if row.plan_id is None:
         raise Conflict("there is no published grid plan to locate against; import or publish one", where="plan")
     if row.grid_id is None:
@@ -81,3 +86,17 @@ def locate(session: Session | Connection, lon: float, lat: float, *, snap_m: flo
         "workers": row.workers,
         "location": {"lon": lon, "lat": lat},
     }
+
+
+def locate(session: Session | Connection, lon: float, lat: float, *, snap_m: float = 50.0) -> dict[str, Any]:
+    """Where (lon, lat) in WGS 84 falls in the current plan (workers: id and name only, no contacts)."""
+    row = session.execute(text(LOCATE_SQL), {"lon": lon, "lat": lat}).one()
+    return _answer(row, lon, lat, snap_m)
+
+
+async def locate_async(connection: AsyncConnection, lon: float, lat: float, *, snap_m: float = 50.0) -> dict[str, Any]:
+    """`locate` on an async psycopg connection: the HTTP hot path, with no thread hand-offs."""
+    async with connection.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.execute(LOCATE_SQL_PSYCOPG, {"lon": lon, "lat": lat}, prepare=True)
+        row = await cursor.fetchone()
+    return _answer(row, lon, lat, snap_m)
