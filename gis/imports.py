@@ -30,8 +30,9 @@ from gis.grid_import import adopt_grid_layer
 from gis.households import estimate_households
 from gis.io import crs_label, read_frame
 from gis.layers import Field, Layer, get_layer
-from gis.registry import facility_registry
+from gis.registry import facility_registry, incident_categories
 from gis.settings import get_settings
+from gis.workflow import STATES
 
 Progress = Callable[[int, int], None]
 COPY_BATCH = 2_000
@@ -418,11 +419,19 @@ def _records(
                 problems.setdefault(i, []).append(reason)
         else:
             converted[f.name] = [convert(None, f)] * len(frame)
-    if spec.name == "facilities":
-        known = facility_registry().categories
+    registries = {
+        "facilities": ("facility", facility_registry().categories),
+        "incidents": ("incident", incident_categories()),
+    }
+    if spec.name in registries:
+        kind, known = registries[spec.name]
         for i, category in enumerate(converted["category"]):
             if category is not None and category not in known:
-                problems.setdefault(i, []).append(f"category {category!r} is not in the facility registry")
+                problems.setdefault(i, []).append(f"category {category!r} is not in the {kind} registry")
+    if spec.name == "incidents":
+        for i, status in enumerate(converted["status"]):
+            if status not in STATES:
+                problems.setdefault(i, []).append(f"status {status!r} is not one of {', '.join(STATES)}")
     names = list(converted)
     records: list[dict[str, Any] | None] = []
     for i, values in enumerate(zip(*converted.values(), strict=True)):
@@ -648,6 +657,41 @@ def _derive_parent_boundaries(session: Session, parent: str, child: str, key: st
     )
 
 
+def _link_incidents(session: Session, report: ImportReport) -> None:
+    """Assign new incidents in one join: grid (lowest code on shared edges), areas, department, deadline."""
+    categories = incident_categories()
+    session.execute(
+        text("""
+        WITH plan AS (SELECT id FROM grid_plans WHERE status = 'published'),
+        rule AS (SELECT * FROM unnest(CAST(:codes AS text[]), CAST(:departments AS text[]),
+                                      CAST(:secs AS float8[])) AS r(code, department, secs)),
+        hit AS (
+            SELECT n.id, (SELECT id FROM plan) AS plan_id, g.id AS grid_id, g.community_id, c.street_id
+            FROM incidents n
+            LEFT JOIN LATERAL (SELECT g.id, g.community_id FROM grids g
+                               WHERE g.plan_id = (SELECT id FROM plan) AND ST_Covers(g.geom, n.location)
+                               ORDER BY g.code LIMIT 1) g ON true
+            LEFT JOIN communities c ON c.id = g.community_id
+            WHERE n.plan_id IS NULL
+        )
+        UPDATE incidents i SET plan_id = hit.plan_id, grid_id = hit.grid_id, community_id = hit.community_id,
+               street_id = hit.street_id,
+               location_status = CASE WHEN hit.grid_id IS NULL THEN 'outside' ELSE 'inside' END,
+               department = rule.department, state_entered_at = i.reported_at,
+               deadline_at = CASE WHEN i.status = 'reported' THEN i.reported_at + make_interval(secs => rule.secs) END
+        FROM hit JOIN rule ON true
+        WHERE i.id = hit.id AND i.category = rule.code"""),
+        {
+            "codes": list(categories),
+            "departments": [c.department for c in categories.values()],
+            "secs": [c.limits_hours["register"] * 3600 for c in categories.values()],
+        },
+    )
+    unplaced = session.execute(text("SELECT count(*) FROM incidents WHERE grid_id IS NULL")).scalar_one()
+    if unplaced:
+        report.notes.append(f"{unplaced} incidents lie in no grid of the current plan")
+
+
 def link_communities_to_buildings(session: Session) -> None:
     _link_buildings(session, ImportReport("buildings", "relink"))
 
@@ -657,4 +701,5 @@ LINKERS: dict[str, Callable[[Session, ImportReport], None]] = {
     "communities": _link_communities,
     "grids": _link_grids,
     "buildings": _link_buildings,
+    "incidents": _link_incidents,
 }

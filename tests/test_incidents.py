@@ -224,3 +224,31 @@ def test_stats_count_by_status_and_median_handling_time(demo_session: Session, d
     assert sum(r["total"] for r in per_grid) == 3 and all(r["code"] for r in per_grid)
     overdue = demo_client.get("/api/incidents", params={"overdue": True}).json()
     assert [f["id"] for f in overdue["features"]] == [made[1]["id"]]
+
+
+def test_imported_incidents_are_assigned_in_one_join(demo_session: Session) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from gis.imports import import_frame
+
+    points = [somewhere(demo_session, n) for n in (0, 40, 80)]
+    frame = gpd.GeoDataFrame(
+        {"category": ["sanitation", "dispute", "ufo"], "status": ["reported", "closed", "reported"]},
+        geometry=[shapely.Point(x, y) for x, y, _ in points],
+        crs=4326,
+    )
+
+    report = import_frame(demo_session, "incidents", frame)
+
+    assert report.imported == 2 and [(p.row, "incident registry" in p.reason) for p in report.rejected] == [(3, True)]
+    rows = demo_session.execute(
+        text("""
+        SELECT g.code, i.department, i.deadline_at IS NOT NULL, i.plan_id IS NOT NULL FROM incidents i
+        JOIN grids g ON g.id = i.grid_id WHERE i.source_id IS NULL AND i.idempotency_key IS NULL
+        ORDER BY i.id""")
+    ).all()
+    assert [(code, dept, due, planned) for code, dept, due, planned in rows][-2:] == [
+        (points[0][2], "环卫所", True, True),
+        (points[1][2], "综治中心", False, True),
+    ]

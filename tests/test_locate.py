@@ -10,8 +10,10 @@ from pyproj import Geod, Transformer
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis import plans
 from gis.china_offsets import wgs84_to_bd09, wgs84_to_gcj02
 from gis.locate import locate
+from gis.workers import assign_worker
 
 GEOD = Geod(ellps="WGS84")
 
@@ -131,3 +133,16 @@ def test_locate_agrees_with_a_postgis_covers_query_on_random_points(demo_session
             assert found["status"] in ("snapped", "outside")
         else:
             assert (found["status"], found["grid"]["code"]) == ("inside", expected)
+
+
+def test_locate_names_the_grid_workers_and_they_follow_the_grid_into_new_plans(demo_session: Session) -> None:
+    lon, lat, code = inner_point(demo_session)
+    assign_worker(demo_session, "wangfang", code, display_name="王芳")
+    assert locate(demo_session, lon, lat)["workers"][0]["name"] == "王芳"
+
+    draft = plans.create_plan(demo_session, base="current", name="下一版", actor="test")
+    demo_session.execute(text("UPDATE grid_plans SET status = 'retired' WHERE status = 'published'"))
+    demo_session.execute(text("UPDATE grid_plans SET status = 'published' WHERE id = :p"), {"p": draft["id"]})
+    found = locate(demo_session, lon, lat)
+    assert found["plan_id"] == draft["id"] and [w["name"] for w in found["workers"]] == ["王芳"]
+    assert "phone" not in found["workers"][0]

@@ -1,0 +1,25 @@
+"""`gridmap worker assign USERNAME GRID_CODE`: who is responsible for a grid."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gis.cli.common import console, failing_clearly, migrated_engine
+from gis.db import transaction
+from gis.workers import assign_worker
+
+app = typer.Typer(help="grid workers (网格员)", no_args_is_help=True)
+
+
+@app.command()
+def assign(
+    username: Annotated[str, typer.Argument(help="login name; created as a grid worker if new")],
+    grid: Annotated[str, typer.Argument(help="grid code in the current plan")],
+    name: Annotated[str | None, typer.Option(help="display name, e.g. 王芳")] = None,
+) -> None:
+    """Make a worker responsible for a grid; the assignment follows the grid into later plans."""
+    with failing_clearly(), transaction(migrated_engine()) as session:
+        done = assign_worker(session, username, grid, display_name=name)
+    console.print(f"{done['username']} now works grid {done['grid']}")
