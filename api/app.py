@@ -10,8 +10,9 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import health, incidents, layers, locate, open311, pages, plans
+from api.routers import coverage, health, incidents, layers, locate, open311, pages, plans
 from gis.cluster import plain_dsn
+from gis.coverage_runs import CoverageRunner, fail_abandoned
 from gis.db import database_url, make_engine, make_sessionmaker
 from gis.settings import Settings, get_settings
 
@@ -34,9 +35,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             open=False,
         )
         await app.state.read_pool.open()
+        with app.state.sessionmaker() as session, session.begin():
+            fail_abandoned(session)  # runs of a server that died are failed, not "running" for ever
+        app.state.coverage_runner = CoverageRunner(app.state.sessionmaker, settings)
         try:
             yield
         finally:
+            app.state.coverage_runner.shutdown()
             await app.state.read_pool.close()
             if own:
                 app.state.engine.dispose()
@@ -56,5 +61,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(locate.router)
     app.include_router(incidents.router)
     app.include_router(open311.router)
+    app.include_router(coverage.router)
     pages.mount(app)
     return app

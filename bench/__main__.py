@@ -15,6 +15,7 @@ BENCHMARKS = {
     "balance": "bench.bench_balance",  # GerryChain rebalancing vs spopt MaxP
     "locate": "bench.bench_locate",  # bulk point-in-grid vs geopandas.sjoin and a PostGIS join
     "locate_api": "bench.bench_locate_api",  # /api/locate under load (wrk) vs the bare PostGIS query
+    "coverage": "bench.bench_coverage",  # walking coverage, all categories, vs networkx
 }
 
 

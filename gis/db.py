@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 from alembic import command
 from alembic.config import Config
+from psycopg import sql
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,3 +78,17 @@ def quote_ident(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ValueError(f"not a plain SQL identifier: {name!r}")
     return f'"{name}"'
+
+
+def copy_frame(session: Session, table: str, frame: pd.DataFrame) -> None:
+    """COPY a frame's columns into `table` in one CSV stream: the bulk path for large derived tables.
+
+    NaN and None become NULL; geometry columns go in as hex EWKB strings."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, header=False, index=False, na_rep="")
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    )
+    conn = session.connection().connection.driver_connection
+    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(buffer.getvalue())

@@ -6,7 +6,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from data.demo import generate_district
+from gis.coverage_runs import create_run, run_now
 from gis.imports import ImportReport, Progress, import_frame
+from gis.settings import get_settings
 
 # Parents before children, so codes link as they arrive.
 ORDER = ("districts", "streets", "communities", "buildings", "facilities", "network", "grids")
@@ -19,11 +21,12 @@ def database_is_empty(session: Session) -> bool:
 
 
 def load_demo(session: Session, *, seed: int = 20261123, progress: Progress | None = None) -> list[ImportReport]:
-    """Import every layer of the demo district; does nothing (returns []) when data is already present."""
+    """Import every layer of the demo district and compute its walking coverage; does nothing (returns [])
+    when data is already present."""
     if not database_is_empty(session):
         return []
     district = generate_district(seed=seed)
-    return [
+    reports = [
         import_frame(
             session,
             layer,
@@ -34,3 +37,5 @@ def load_demo(session: Session, *, seed: int = 20261123, progress: Progress | No
         )
         for layer in ORDER
     ]
+    run_now(session, create_run(session, categories=None, actor="demo"), get_settings())
+    return reports

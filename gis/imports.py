@@ -30,6 +30,7 @@ from gis.grid_import import adopt_grid_layer
 from gis.households import estimate_households
 from gis.io import crs_label, read_frame
 from gis.layers import Field, Layer, get_layer
+from gis.network_store import build_network
 from gis.registry import facility_registry, incident_categories
 from gis.settings import get_settings
 from gis.workflow import STATES
@@ -696,10 +697,16 @@ def link_communities_to_buildings(session: Session) -> None:
     _link_buildings(session, ImportReport("buildings", "relink"))
 
 
+def _link_network(session: Session, report: ImportReport) -> None:
+    """The walking graph is rebuilt from all network lines whenever lines arrive."""
+    report.notes.append(build_network(session).summary())
+
+
 LINKERS: dict[str, Callable[[Session, ImportReport], None]] = {
     "streets": _link_streets,
     "communities": _link_communities,
     "grids": _link_grids,
     "buildings": _link_buildings,
     "incidents": _link_incidents,
+    "network": _link_network,
 }

@@ -110,6 +110,7 @@ class Building(Base):
         ForeignKey("units.id", ondelete="SET NULL", name="buildings_unit_id_fkey"), index=True
     )
     footprint = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+    entrance = mapped_column(geometry("POINT"), nullable=True)  # where walking starts; else a point on the footprint
 
 
 class Facility(Base):
@@ -126,7 +127,7 @@ class Facility(Base):
 
 
 class NetworkEdge(Base):
-    """A walkable segment; noding and graph building belong to the coverage capability."""
+    """A walkable line as imported (a way, a centreline); `walk_edges` is the noded graph built from these."""
 
     __tablename__ = "network_edges"
     __table_args__ = (gist("network_edges", "geom"),)
@@ -136,6 +137,71 @@ class NetworkEdge(Base):
     kind: Mapped[str | None] = mapped_column(String(32))
     length_m: Mapped[float] = mapped_column(Float)
     geom = mapped_column(geometry("LINESTRING"), nullable=False)
+
+
+class WalkEdge(Base):
+    """An edge of the walking graph: a piece of a network line between two nodes (gis/walk_network.py)."""
+
+    __tablename__ = "walk_edges"
+    __table_args__ = (gist("walk_edges", "geom"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    network_edge_id: Mapped[int | None] = mapped_column(ForeignKey("network_edges.id", ondelete="SET NULL"))
+    source: Mapped[int] = mapped_column(BigInteger)  # walk_nodes.id
+    target: Mapped[int] = mapped_column(BigInteger)
+    length_m: Mapped[float] = mapped_column(Float)
+    component: Mapped[int] = mapped_column(Integer, index=True)  # 0 = the main connected component
+    geom = mapped_column(geometry("LINESTRING"), nullable=False)
+
+
+class WalkNode(Base):
+    __tablename__ = "walk_nodes"
+    __table_args__ = (gist("walk_nodes", "geom"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    component: Mapped[int] = mapped_column(Integer)
+    geom = mapped_column(geometry("POINT"), nullable=False)
+
+
+class NetworkAccess(Base):
+    """Where a building or facility meets the walking graph, from the latest coverage run."""
+
+    __tablename__ = "network_access"
+    feature: Mapped[str] = mapped_column(String(16), primary_key=True)  # "building" | "facility"
+    feature_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    edge_id: Mapped[int | None] = mapped_column(BigInteger)  # walk_edges.id; NULL: nothing within the snap distance
+    position_m: Mapped[float | None] = mapped_column(Float)  # along the edge from its source node
+    access_m: Mapped[float | None] = mapped_column(Float)
+    component: Mapped[int | None] = mapped_column(Integer)
+
+
+class CoverageRun(Base):
+    """One computation of walking distances (all categories, or some), run in the background."""
+
+    __tablename__ = "coverage_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'queued'"))  # queued|running|done|failed
+    categories = mapped_column(JSONB, nullable=True)  # null: every category
+    actor: Mapped[str] = mapped_column(Text)
+    stage: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[float] = mapped_column(Float, server_default=text("0"))  # 0..1
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    report = mapped_column(JSONB, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class BuildingReach(Base):
+    """Network distance from each building to the nearest facility of each category (NULL: none reachable).
+
+    Coverage is a GROUP BY over this table joined to buildings. No foreign keys: checking a million of them
+    made a full rewrite four times slower, and rows of a deleted building are never joined."""
+
+    __tablename__ = "building_reach"
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)
+    building_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    facility_id: Mapped[int | None] = mapped_column(BigInteger)
+    run_id: Mapped[int] = mapped_column(Integer)
 
 
 # -- grid plans ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from gis import dataset
 from gis.crs import STORAGE_CRS
 from gis.errors import FileRejected
 from gis.imports import ImportReport, Progress, import_frame
+from gis.network_store import CROSSINGS_KEY
 from gis.registry import facility_registry
 
 RESIDENTIAL = {
@@ -54,6 +55,8 @@ def import_osm(session: Session, path: str | Path, *, progress: Progress | None 
     except Exception as exc:  # pyrosm raises plain exceptions on corrupt input
         raise FileRejected(f"{path.name}: cannot read the OpenStreetMap extract: {exc}", where="path") from exc
 
+    # OSM marks every junction with a shared node: a crossing without one is a bridge or a tunnel.
+    dataset.set_meta(session, CROSSINGS_KEY, "false")
     reports = [
         import_frame(session, "buildings", _buildings(buildings), source=f"{path.name} buildings", progress=progress),
         import_frame(session, "network", _network(network), source=f"{path.name} walking network", progress=progress),

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     duplicate_radius_m: float = 50.0
     duplicate_window_h: float = 24.0
 
+    # Walking coverage (生活圈): snapping to the network, walking speed, catchment drawing.
+    coverage_snap_m: float = 100.0
+    walking_speed_mps: float = 1.2
+    catchment_buffer_m: float = 25.0
+
     # Read API paging.
     page_limit_default: int = 100
     page_limit_max: int = 10_000

@@ -157,3 +157,23 @@ def test_assign_command_writes_each_point_with_its_grid(cli_database: str, tmp_p
     assert "2 points" in done.stdout and "1 inside" in done.stdout and "1 outside" in done.stdout
     rows = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("编号") and "grid_code" in rows[0] and ",inside," in rows[1]
+
+
+def test_coverage_command_prints_the_summary_and_its_views(cli_database: str) -> None:
+    assert gridmap(cli_database, "demo", "--no-serve").returncode == 0  # loads only into an empty database
+    done = gridmap(cli_database, "coverage", "--category", "health_station", "--category", "park")
+    assert done.returncode == 0, done.stderr
+    assert "社区卫生服务站" in done.stdout or "health_station" in done.stdout
+    assert "生活圈完整" not in done.stdout  # only the categories asked for
+    categories = scalar(cli_database, "SELECT report->'categories' FROM coverage_runs ORDER BY id DESC LIMIT 1")
+    assert categories == ["health_station", "park"]
+    gaps = gridmap(cli_database, "coverage", "gaps", "--category", "health_station", "--minutes", "5", "--limit", "3")
+    assert gaps.returncode == 0 and "residential buildings beyond 360 m" in gaps.stdout
+    suggested = gridmap(cli_database, "coverage", "suggest", "--category", "health_station", "--k", "2")
+    assert suggested.returncode == 0 and "1. " in suggested.stdout and "+" in suggested.stdout
+    shown = gridmap(cli_database, "coverage", "show", "--level", "street")
+    assert shown.returncode == 0 and "coverage per street" in shown.stdout
+    bad = gridmap(cli_database, "coverage", "--category", "casino")
+    assert bad.returncode == 2 and "casino" in bad.stderr
+    rebuilt = gridmap(cli_database, "network", "build")
+    assert rebuilt.returncode == 0 and "walking graph v" in rebuilt.stdout and "1 components" in rebuilt.stdout

@@ -42,7 +42,7 @@ def failing_clearly() -> Iterator[None]:
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[object]:
-    """A callback (done, total) drawing a progress bar for long loads."""
+    """A callback (done, total[, stage]) drawing a progress bar for long loads."""
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -53,7 +53,7 @@ def progress_bar(label: str) -> Iterator[object]:
     ) as bar:
         task = bar.add_task(label, total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(done: int, total: int, stage: str | None = None) -> None:
+            bar.update(task, completed=done, total=total, **({"description": stage} if stage else {}))
 
         yield update

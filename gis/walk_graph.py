@@ -1,0 +1,320 @@
+"""Walking distances on the noded network: snapping points to edges and exact shortest paths with scipy.
+
+Points (building entrances, facilities, candidate sites) sit on edges at a position (metres from the edge's
+source node) with an access distance (straight line from the point to the edge). A distance between two
+points is access + network path + access, where the path may start and end part-way along an edge and may
+stay on one edge. All coordinates are in the dataset's metric CRS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from shapely.ops import substring
+
+# csgraph treats an explicit zero as "no edge" in some paths: virtual edges of zero length get this instead.
+_EPSILON = 1e-9
+_CHUNK = 64  # sources per bounded Dijkstra call in site suggestion (a dense chunk × nodes array each)
+
+
+@dataclass(frozen=True)
+class WalkGraph:
+    """Edges of the walking network as arrays; nodes are 0..n_nodes-1."""
+
+    edge_id: np.ndarray  # int64 database ids
+    source: np.ndarray  # int64
+    target: np.ndarray  # int64
+    length: np.ndarray  # float64 metres
+    component: np.ndarray  # int64 per edge, 0 = the main component
+    geoms: np.ndarray  # LineString per edge, metres, from source to target
+    n_nodes: int
+
+    @cached_property
+    def matrix(self) -> csr_matrix:
+        """Undirected adjacency, parallel edges reduced to the shortest (csr would sum them), no self-loops."""
+        keep = self.source != self.target
+        a, b, w = self.source[keep], self.target[keep], self.length[keep]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        pairs = pd.DataFrame({"lo": lo, "hi": hi, "w": np.maximum(w, _EPSILON)}).groupby(["lo", "hi"]).w.min()
+        lo, hi, w = (
+            pairs.index.get_level_values(0).to_numpy(),
+            pairs.index.get_level_values(1).to_numpy(),
+            pairs.values,
+        )
+        rows, cols = np.concatenate([lo, hi]), np.concatenate([hi, lo])
+        return csr_matrix((np.concatenate([w, w]), (rows, cols)), shape=(self.n_nodes, self.n_nodes))
+
+    @cached_property
+    def tree(self) -> shapely.STRtree:
+        return shapely.STRtree(self.geoms)
+
+    @property
+    def parallel_edges(self) -> int:
+        """Edges dropped from the matrix because a shorter one joins the same two nodes."""
+        keep = self.source != self.target
+        return int(keep.sum()) - self.matrix.nnz // 2
+
+
+@dataclass(frozen=True)
+class Snap:
+    """Where points meet the network: edge index (-1 when none within reach), position along it, access."""
+
+    edge: np.ndarray  # int64 index into the graph's edge arrays
+    position: np.ndarray  # float64 metres from the edge's source node
+    access: np.ndarray  # float64 metres from the point to the edge; NaN when not snapped
+
+    def __len__(self) -> int:
+        return len(self.edge)
+
+    @property
+    def snapped(self) -> np.ndarray:
+        return self.edge >= 0
+
+    def take(self, index: np.ndarray) -> Snap:
+        return Snap(self.edge[index], self.position[index], self.access[index])
+
+
+def snap(graph: WalkGraph, points: np.ndarray, max_distance: float) -> Snap:
+    """Each point onto its nearest edge within `max_distance` metres (ties: the lowest edge index)."""
+    points = np.asarray(points, dtype=object)
+    edge = np.full(len(points), -1, dtype=np.int64)
+    position = np.zeros(len(points))
+    access = np.full(len(points), np.nan)
+    if len(points) == 0 or len(graph.geoms) == 0:
+        return Snap(edge, position, access)
+    (pt, ed), dist = graph.tree.query_nearest(points, max_distance=max_distance, return_distance=True)
+    # All equidistant edges come back; keep the lowest edge index per point so the result is deterministic.
+    order = np.lexsort((ed, pt))
+    pt, ed, dist = pt[order], ed[order], dist[order]
+    first = np.ones(len(pt), dtype=bool)
+    first[1:] = pt[1:] != pt[:-1]
+    pt, ed, dist = pt[first], ed[first], dist[first]
+    edge[pt] = ed
+    access[pt] = dist
+    position[pt] = shapely.line_locate_point(graph.geoms[ed], points[pt])
+    return Snap(edge, position, access)
+
+
+def nodes_as_snap(graph: WalkGraph, nodes: np.ndarray) -> Snap:
+    """Network nodes as points on the network: at the start (or end) of an edge that touches them."""
+    nodes = np.asarray(nodes, dtype=np.int64)
+    first_as_source = pd.Series(np.arange(len(graph.source))).groupby(graph.source).first()
+    first_as_target = pd.Series(np.arange(len(graph.target))).groupby(graph.target).first()
+    as_source = first_as_source.reindex(nodes).to_numpy()
+    as_target = first_as_target.reindex(nodes).to_numpy()
+    on_source = ~np.isnan(as_source)
+    edge = np.where(on_source, as_source, as_target).astype(np.int64)
+    position = np.where(on_source, 0.0, graph.length[edge])
+    return Snap(edge, position, np.zeros(len(nodes)))
+
+
+# -- nearest source ------------------------------------------------------------------------------------------
+
+
+def nearest(graph: WalkGraph, targets: Snap, sources: Snap) -> tuple[np.ndarray, np.ndarray]:
+    """For every target: the network distance to its nearest source (inf when none is reachable) and that
+    source's index (-1). One multi-source Dijkstra over all sources at once."""
+    distance = np.full(len(targets), np.inf)
+    nearest_source = np.full(len(targets), -1, dtype=np.int64)
+    src = np.flatnonzero(sources.snapped)
+    if len(src) == 0 or len(targets) == 0:
+        return distance, nearest_source
+    node_dist, node_src = _node_distances(graph, sources.take(src))
+
+    tgt = np.flatnonzero(targets.snapped)
+    e, q, a = targets.edge[tgt], targets.position[tgt], targets.access[tgt]
+    u, v, length = graph.source[e], graph.target[e], graph.length[e]
+    via_u, via_v = node_dist[u] + q, node_dist[v] + (length - q)
+    best = np.minimum(via_u, via_v)
+    best_src = np.where(via_u <= via_v, node_src[u], node_src[v])
+
+    # The same-edge case: a source on the target's own edge may be closer along the edge than via its ends.
+    same = _same_edge_pairs(targets.take(tgt), sources.take(src))
+    if len(same):
+        along = same.s_access + (same.s_pos - same.t_pos).abs()
+        same = same.assign(d=along.to_numpy()).sort_values(["t", "d", "s"]).drop_duplicates("t")
+        t, d, s = same.t.to_numpy(), same.d.to_numpy(), same.s.to_numpy()
+        closer = d < best[t]
+        best[t[closer]] = d[closer]
+        best_src[t[closer]] = s[closer]
+
+    reached = np.isfinite(best)
+    distance[tgt[reached]] = best[reached] + a[reached]
+    nearest_source[tgt[reached]] = src[best_src[reached]]
+    return distance, nearest_source
+
+
+def _node_distances(graph: WalkGraph, sources: Snap, limit: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from the nearest source to every node, and that source's index into `sources` (-1).
+
+    Each source is a virtual node n + i with one-way edges to both ends of its edge, so one Dijkstra run
+    starts from all of them and paths never pass through a source."""
+    n, k = graph.n_nodes, len(sources)
+    e = sources.edge
+    virtual = np.arange(n, n + k)
+    # A source on a self-loop reaches the same node both ways: keep the shorter (csr would add them).
+    to_ends = (
+        pd.DataFrame(
+            {
+                "r": np.concatenate([virtual, virtual]),
+                "c": np.concatenate([graph.source[e], graph.target[e]]),
+                "w": np.concatenate(
+                    [sources.access + sources.position, sources.access + graph.length[e] - sources.position]
+                ),
+            }
+        )
+        .groupby(["r", "c"], as_index=False)
+        .w.min()
+    )
+    base = graph.matrix.tocoo()
+    matrix = coo_matrix(
+        (
+            np.concatenate([base.data, np.maximum(to_ends.w.to_numpy(), _EPSILON)]),
+            (np.concatenate([base.row, to_ends.r.to_numpy()]), np.concatenate([base.col, to_ends.c.to_numpy()])),
+        ),
+        shape=(n + k, n + k),
+    ).tocsr()
+    dist, _, origin = dijkstra(
+        matrix, directed=True, indices=virtual, min_only=True, return_predecessors=True, limit=limit
+    )
+    origin = origin[:n]
+    return dist[:n], np.where(origin >= n, origin - n, -1)
+
+
+def _same_edge_pairs(targets: Snap, sources: Snap) -> pd.DataFrame:
+    """Pairs (t, s) of target and source positions on one edge."""
+    t = pd.DataFrame({"t": np.arange(len(targets)), "edge": targets.edge, "t_pos": targets.position})
+    t["t_access"] = targets.access
+    s = pd.DataFrame({"s": np.arange(len(sources)), "edge": sources.edge, "s_pos": sources.position})
+    s["s_access"] = sources.access
+    return t.merge(s, on="edge")
+
+
+# -- catchments ------------------------------------------------------------------------------------------------
+
+
+def reached_lines(graph: WalkGraph, origin: Snap, budget: float) -> np.ndarray:
+    """The parts of the network within `budget` metres of one point: whole edges, and the reached ends of
+    frontier edges. Empty when the point is not snapped or its access alone exceeds the budget."""
+    if len(origin) != 1 or not origin.snapped[0] or origin.access[0] > budget:
+        return np.array([], dtype=object)
+    node_dist, _ = _node_distances(graph, origin, limit=budget)
+    left_u = budget - node_dist[graph.source]  # metres still to walk on from each end (negative: unreached)
+    left_v = budget - node_dist[graph.target]
+    pieces: list[shapely.LineString] = []
+    whole = (left_u >= 0) & (left_v >= 0) & (left_u + left_v >= graph.length)
+    pieces.extend(graph.geoms[whole])
+    for i in np.flatnonzero(~whole & ((left_u > 0) | (left_v > 0))):
+        geom, length = graph.geoms[i], graph.length[i]
+        if left_u[i] > 0:
+            pieces.append(substring(geom, 0.0, min(left_u[i], length)))
+        if left_v[i] > 0:
+            pieces.append(substring(geom, max(length - left_v[i], 0.0), length))
+    # The origin's own edge, walked both ways from the point.
+    e, p, left = int(origin.edge[0]), float(origin.position[0]), budget - float(origin.access[0])
+    if not whole[e]:
+        pieces.append(substring(graph.geoms[e], max(p - left, 0.0), min(p + left, float(graph.length[e]))))
+    return np.array([g for g in pieces if g.geom_type == "LineString" and not g.is_empty], dtype=object)
+
+
+def catchment(graph: WalkGraph, origin: Snap, budget: float, buffer_m: float) -> shapely.Geometry:
+    """Display polygon of what is reached within `budget`: the reached lines buffered and unioned."""
+    lines = reached_lines(graph, origin, budget)
+    if len(lines) == 0:
+        return shapely.Polygon()
+    return shapely.buffer(shapely.multilinestrings(lines), buffer_m, quad_segs=4)
+
+
+# -- site suggestion -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    candidate: int  # index into the candidates
+    weight: float  # demand weight (households) it adds
+    demand: np.ndarray  # indices of the demand points it adds
+
+
+def demand_within(graph: WalkGraph, demand: Snap, candidates: Snap, threshold: float) -> pd.DataFrame:
+    """Pairs (d, c, distance) of demand points and candidates within `threshold` on the network (exact, as in
+    `nearest`): bounded Dijkstra runs from the ends of the demand points' edges, in chunks."""
+    d_idx = np.flatnonzero(demand.snapped)
+    c_idx = np.flatnonzero(candidates.snapped)
+    if len(d_idx) == 0 or len(c_idx) == 0:
+        return pd.DataFrame({"d": [], "c": [], "distance": []})
+    e = demand.edge[d_idx]
+    ends = np.unique(np.concatenate([graph.source[e], graph.target[e]]))
+    reach = _bounded_reach(graph, ends, threshold)  # columns: start, node, dist
+
+    # demand → node: through either end of its edge.
+    d = pd.DataFrame({"d": d_idx, "u": graph.source[e], "v": graph.target[e]})
+    d["q"], d["a"], d["len"] = demand.position[d_idx], demand.access[d_idx], graph.length[e]
+    via_u = d.merge(reach, left_on="u", right_on="start")
+    via_u["dist"] = via_u.dist + via_u.q + via_u.a
+    via_v = d.merge(reach, left_on="v", right_on="start")
+    via_v["dist"] = via_v.dist + (via_v.len - via_v.q) + via_v.a
+    to_node = pd.concat([via_u[["d", "node", "dist"]], via_v[["d", "node", "dist"]]])
+    to_node = to_node[to_node.dist <= threshold].groupby(["d", "node"], as_index=False).dist.min()
+
+    # node → candidate: from either end of the candidate's edge, plus its access.
+    ce = candidates.edge[c_idx]
+    c = pd.DataFrame({"c": c_idx, "x": graph.source[ce], "y": graph.target[ce]})
+    c["p"], c["a"], c["len"] = candidates.position[c_idx], candidates.access[c_idx], graph.length[ce]
+    at_x = to_node.merge(c, left_on="node", right_on="x")
+    at_x["distance"] = at_x.dist + at_x.p + at_x.a
+    at_y = to_node.merge(c, left_on="node", right_on="y")
+    at_y["distance"] = at_y.dist + (at_y.len - at_y.p) + at_y.a
+    same = _same_edge_pairs(demand.take(d_idx), candidates.take(c_idx))
+    same = pd.DataFrame(
+        {
+            "d": d_idx[same.t.to_numpy()],
+            "c": c_idx[same.s.to_numpy()],
+            "distance": (same.t_access + same.s_access + (same.t_pos - same.s_pos).abs()).to_numpy(),
+        }
+    )
+    pairs = pd.concat([at_x[["d", "c", "distance"]], at_y[["d", "c", "distance"]], same])
+    pairs = pairs[pairs.distance <= threshold]
+    return pairs.groupby(["d", "c"], as_index=False).distance.min()
+
+
+def _bounded_reach(graph: WalkGraph, starts: np.ndarray, limit: float) -> pd.DataFrame:
+    """(start, node, dist) for every node within `limit` of each start node."""
+    parts = []
+    for i in range(0, len(starts), _CHUNK):
+        chunk = starts[i : i + _CHUNK]
+        dist = dijkstra(graph.matrix, directed=False, indices=chunk, limit=limit)
+        row, node = np.nonzero(np.isfinite(dist))
+        parts.append(pd.DataFrame({"start": chunk[row], "node": node, "dist": dist[row, node]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def greedy_sites(
+    graph: WalkGraph, demand: Snap, weights: np.ndarray, candidates: Snap, threshold: float, k: int
+) -> list[Site]:
+    """Greedy maximal covering: up to k candidates, each adding the most not-yet-covered demand weight within
+    `threshold`. Stops early when no candidate adds anything. Ties go to the lowest candidate index."""
+    pairs = demand_within(graph, demand, candidates, threshold)
+    if pairs.empty:
+        return []
+    cover = csr_matrix(
+        (np.ones(len(pairs)), (pairs.c.to_numpy(dtype=np.int64), pairs.d.to_numpy(dtype=np.int64))),
+        shape=(len(candidates), len(demand)),
+    )
+    remaining = np.asarray(weights, dtype=float).copy()
+    sites: list[Site] = []
+    for _ in range(k):
+        gain = cover @ remaining
+        best = int(np.argmax(gain))
+        if gain[best] <= 0:
+            break
+        row = cover.getrow(best).indices
+        added = row[remaining[row] > 0]
+        sites.append(Site(best, float(remaining[added].sum()), np.sort(added)))
+        remaining[added] = 0.0
+    return sites
