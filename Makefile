@@ -11,13 +11,16 @@ PORT ?= 8000
 
 setup: system $(VENV)/.installed $(WEB)/node_modules/.installed
 
-# System packages: PostGIS 3 for the installed PostgreSQL (apt, when root on Debian), npm for web assets.
+# System packages (apt, when root on Debian): PostGIS 3 for the installed PostgreSQL, npm for web assets,
+# Chromium and CJK fonts for the browser tests and their screenshots.
 system:
 	@pgver=$$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1); \
 	need=""; \
 	if [ -z "$$pgver" ]; then need="postgresql postgresql-contrib"; pgver=15; fi; \
 	[ -f /usr/share/postgresql/$$pgver/extension/postgis.control ] || need="$$need postgresql-$$pgver-postgis-3"; \
 	command -v npm >/dev/null || need="$$need npm"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || need="$$need fonts-noto-cjk"; \
 	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing system packages:$$need"; \

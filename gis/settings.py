@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     walking_speed_mps: float = 1.2
     catchment_buffer_m: float = 25.0
 
+    # Map pages: basemap none | osm | amap | tencent | custom (basemap_url, basemap_crs wgs84|gcj02).
+    basemap: str = "none"
+    basemap_url: str | None = None
+    basemap_crs: str = "wgs84"
+
     # Read API paging.
     page_limit_default: int = 100
     page_limit_max: int = 10_000

@@ -1,34 +1,124 @@
-"""Where the pages' scripts and stylesheets live, and how a folium map is pointed at them.
+"""Where the pages' scripts and stylesheets live, how a folium map is pointed at them, and the basemaps.
 
-Vendor libraries (Leaflet, ...) are installed from the npm registry into maps/web/node_modules at
-setup; our own scripts are in maps/static/gridmap. Both are served under /static by the app.
+Vendor libraries (Leaflet and its plugins) are installed from the npm registry into maps/web/node_modules
+at setup; our own scripts are in maps/static/gridmap. Both are served under /static by the app: the
+platform runs on closed government networks, so no page loads anything from elsewhere (except a basemap
+the operator configures).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import folium
+from branca.element import MacroElement
+from jinja2 import Template
 
 HERE = Path(__file__).resolve().parent
 OWN_ASSETS = HERE / "static"
-VENDOR = {"leaflet": HERE / "web" / "node_modules" / "leaflet" / "dist"}
+NODE_MODULES = HERE / "web" / "node_modules"
+VENDOR = {
+    "leaflet": NODE_MODULES / "leaflet" / "dist",
+    "markercluster": NODE_MODULES / "leaflet.markercluster" / "dist",
+    "heat": NODE_MODULES / "leaflet.heat" / "dist",
+    "draw": NODE_MODULES / "leaflet-draw" / "dist",
+    "vectorgrid": NODE_MODULES / "leaflet.vectorgrid" / "dist",
+}
 
 STATIC_URL = "/static"
+
+# Plugin → (scripts, stylesheets) under /static/vendor.
+PLUGINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "markercluster": (
+        ("markercluster/leaflet.markercluster.js",),
+        ("markercluster/MarkerCluster.css", "markercluster/MarkerCluster.Default.css"),
+    ),
+    "heat": (("heat/leaflet-heat.js",), ()),
+    "draw": (("draw/leaflet.draw.js",), ("draw/leaflet.draw.css",)),
+    "vectorgrid": (("vectorgrid/Leaflet.VectorGrid.bundled.min.js",), ()),
+}
+
+
+@dataclass(frozen=True)
+class Basemap:
+    name: str
+    url: str | None  # XYZ template; None: no basemap
+    crs: str = "wgs84"  # "gcj02" for AMap/Tencent: overlays are then drawn through the GCJ-02 shift
+    subdomains: str = "abc"
+    tms: bool = False
+    attribution: str = ""
+
+
+BASEMAPS = {
+    "none": Basemap("none", None),
+    "osm": Basemap("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png", attribution="© OpenStreetMap"),
+    "amap": Basemap(
+        "amap",
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+        crs="gcj02",
+        subdomains="1234",
+        attribution="© 高德地图",
+    ),
+    "tencent": Basemap(
+        "tencent",
+        "https://rt{s}.map.gtimg.com/realtimerender?z={z}&x={x}&y={y}&type=vector&style=0",
+        crs="gcj02",
+        subdomains="0123",
+        tms=True,
+        attribution="© 腾讯地图",
+    ),
+}
+
+
+def basemap(name: str, *, custom_url: str | None = None, custom_crs: str = "wgs84") -> Basemap:
+    """A named basemap, or "custom" (an operator's own tile server, e.g. on the government network)."""
+    if name == "custom":
+        return Basemap("custom", custom_url, crs=custom_crs)
+    return BASEMAPS.get(name, BASEMAPS["none"])
 
 
 def vendor_missing() -> list[str]:
     return [name for name, path in VENDOR.items() if not path.is_dir()]
 
 
-def offline_map(**kwargs: object) -> folium.Map:
-    """A folium Map whose every script and stylesheet is served by the app (no CDN, no basemap by default)."""
+class _AddBasemap(MacroElement):
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "gridmapAddBasemap({{ this._parent.get_name() }}, {{ this.config }});"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, base: Basemap) -> None:
+        super().__init__()
+        self.config = json.dumps(asdict(base), ensure_ascii=False)
+
+
+def offline_map(*, plugins: tuple[str, ...] = (), base: Basemap | None = None, **kwargs: object) -> folium.Map:
+    """A folium Map whose every script and stylesheet is served by the app (no CDN, no basemap by default).
+
+    On a GCJ-02 basemap the map uses L.CRS.GCJ02 (maps/static/gridmap/basemap.js)."""
+    base = base or BASEMAPS["none"]
     kwargs.setdefault("tiles", None)
+    if base.crs == "gcj02":
+        kwargs["crs"] = "GCJ02"
     fmap = folium.Map(**kwargs)
     # folium's defaults point at public CDNs; the platform runs on closed networks.
-    fmap.default_js = [("leaflet", f"{STATIC_URL}/vendor/leaflet/leaflet.js")]
+    fmap.default_js = [
+        ("leaflet", f"{STATIC_URL}/vendor/leaflet/leaflet.js"),
+        ("gridmap_basemap", f"{STATIC_URL}/gridmap/basemap.js"),
+        *((f"{name}_{n}", f"{STATIC_URL}/vendor/{js}") for name in plugins for n, js in enumerate(PLUGINS[name][0])),
+    ]
     fmap.default_css = [
         ("leaflet_css", f"{STATIC_URL}/vendor/leaflet/leaflet.css"),
+        *(
+            (f"{name}_css_{n}", f"{STATIC_URL}/vendor/{css}")
+            for name in plugins
+            for n, css in enumerate(PLUGINS[name][1])
+        ),
         ("gridmap_css", f"{STATIC_URL}/gridmap/gridmap.css"),
     ]
+    if base.url:
+        fmap.add_child(_AddBasemap(base))
     return fmap

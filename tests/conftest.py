@@ -24,6 +24,7 @@ from gis.db import check_postgis, database_url, make_engine, transaction, upgrad
 from gis.demo import load_demo
 from gis.errors import DatabaseUnavailable
 from gis.settings import Settings, get_settings
+from tests import browser
 
 
 def fresh_database(settings: Settings, suffix: str) -> Engine:
@@ -113,3 +114,33 @@ def demo_session(demo_engine: Engine) -> Iterator[Session]:
 def demo_client(demo_engine: Engine, settings: Settings, demo_session: Session) -> Iterator[TestClient]:
     with client_for(demo_engine, settings, demo_session) as test_client:
         yield test_client
+
+
+# -- browser tests (tests/browser.py) -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_database(settings: Settings) -> Iterator[str]:
+    """A committed demo database for the live server: pages write through the real API."""
+    engine = fresh_database(settings, "test_browser")
+    with transaction(engine) as session:
+        load_demo(session)
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture(scope="session")
+def live_server(browser_database: str) -> Iterator[str]:
+    yield from browser.serve(browser_database)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    yield from browser.launch()
+
+
+@pytest.fixture
+def web(chromium, live_server: str, request: pytest.FixtureRequest) -> Iterator[browser.Browsing]:
+    """A fresh page on the live app; blocked requests and console errors are recorded, a screenshot kept."""
+    yield from browser.browsing(chromium, live_server, request.node.name)

@@ -1,0 +1,33 @@
+"""GET /tiles/{layer}/{z}/{x}/{y}.pbf: Mapbox vector tiles from PostGIS, cacheable by ETag."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from api.deps import SessionDep
+from gis import tiles
+
+router = APIRouter(tags=["tiles"])
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", response_class=Response, summary="a Mapbox vector tile (EPSG:3857)")
+def tile(
+    session: SessionDep,
+    layer: str,
+    z: Annotated[int, Path(ge=0, le=22)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+    plan: Annotated[int | None, Query(description="grid plan id (grids only; default: current)")] = None,
+    crs: Annotated[str, Query(description="wgs84, or gcj02 to line up with AMap/Tencent basemaps")] = "wgs84",
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    data = tiles.render_tile(session, tiles.tile_layer(layer), z, x, y, plan_id=plan, crs=crs)
+    tag = tiles.etag(data)
+    # Short max-age, then revalidate: layers change (plan edits, new incidents) and the ETag says when.
+    headers = {"ETag": tag, "Cache-Control": "public, max-age=60, must-revalidate"}
+    if if_none_match == tag:
+        return Response(status_code=304, headers=headers)
+    return Response(content=data, media_type=MVT, headers=headers)
