@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import coverage, health, incidents, layers, locate, open311, pages, plans, tiles
+from api.routers import coverage, health, incidents, layers, locate, open311, pages, plans, reach, tiles
 from gis.cluster import plain_dsn
 from gis.coverage_runs import CoverageRunner, fail_abandoned
 from gis.db import database_url, make_engine, make_sessionmaker
@@ -63,5 +63,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(open311.router)
     app.include_router(coverage.router)
     app.include_router(tiles.router)
+    app.include_router(reach.router)
     pages.mount(app)
     return app

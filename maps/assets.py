@@ -83,6 +83,18 @@ def vendor_missing() -> list[str]:
     return [name for name, path in VENDOR.items() if not path.is_dir()]
 
 
+class PageScript(MacroElement):
+    """Calls `function(map)` once folium has created the map (children render after their parent)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}{{ this.function }}({{ this._parent.get_name() }});{% endmacro %}"
+    )
+
+    def __init__(self, function: str) -> None:
+        super().__init__()
+        self.function = function
+
+
 class _AddBasemap(MacroElement):
     _template = Template(
         "{% macro script(this, kwargs) %}"

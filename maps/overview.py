@@ -6,22 +6,8 @@ Layers are fetched page by page from the read API in the browser, never embedded
 from __future__ import annotations
 
 import folium
-from branca.element import MacroElement
-from jinja2 import Template
 
-from maps.assets import STATIC_URL, offline_map
-
-
-class PageScript(MacroElement):
-    """Calls `function(map)` once folium has created the map (children render after their parent)."""
-
-    _template = Template(
-        "{% macro script(this, kwargs) %}{{ this.function }}({{ this._parent.get_name() }});{% endmacro %}"
-    )
-
-    def __init__(self, function: str) -> None:
-        super().__init__()
-        self.function = function
+from maps.assets import STATIC_URL, PageScript, offline_map
 
 
 def overview_page(center: tuple[float, float], zoom: int = 15) -> str:
