@@ -1,9 +1,237 @@
-"""Placeholder until the page is written (issue 6)."""
+"""The dispatcher's incident map (/maps/dispatch): incidents by status, clustered and as a heat map, over the
+grid boundaries drawn from vector tiles; a click shows an incident's details and history, and one button per
+transition the handling loop allows now.
+
+The HTML carries only labels and settings (GRIDMAP_PAGE); incidents are fetched page by page from
+/api/incidents in the browser (maps/static/gridmap/dispatch.js), grids come as vector tiles.
+"""
 
 from __future__ import annotations
 
-from maps.assets import Basemap
+import html
+import json
+from typing import Any
+
+import folium
+
+from gis.registry import incident_categories
+from gis.workflow import STATES, TRANSITIONS
+from maps.assets import STATIC_URL, Basemap, PageScript, offline_map
+
+# Red is kept for overdue incidents, so no status colour is red-ish.
+STATUS_COLORS = {
+    "reported": "#f39c12",
+    "registered": "#8e44ad",
+    "dispatched": "#3f51b5",
+    "in_progress": "#16a085",
+    "resolved": "#27ae60",
+    "verified": "#2c3e50",
+    "closed": "#95a5a6",
+    "rejected": "#795548",
+    "returned": "#f1c40f",
+    "duplicate": "#c7c7c7",
+}
+OVERDUE_COLOR = "#d7191c"
+
+STATUS_LABELS = {
+    "reported": ("已上报", "Reported"),
+    "registered": ("已立案", "Registered"),
+    "dispatched": ("已派遣", "Dispatched"),
+    "in_progress": ("处置中", "In progress"),
+    "resolved": ("已处置", "Resolved"),
+    "verified": ("已核查", "Verified"),
+    "closed": ("已结案", "Closed"),
+    "rejected": ("不予立案", "Rejected"),
+    "returned": ("已退回", "Returned"),
+    "duplicate": ("重复", "Duplicate"),
+}
+
+# Transition buttons, plus the two history-only events (report, relocate).
+ACTION_LABELS = {
+    "register": ("立案", "Register"),
+    "reject": ("不予立案", "Reject"),
+    "mark_duplicate": ("标记重复", "Mark duplicate"),
+    "dispatch": ("派遣", "Dispatch"),
+    "start": ("开始处置", "Start"),
+    "return": ("退回", "Return"),
+    "resolve": ("处置完成", "Resolve"),
+    "verify": ("核查通过", "Verify"),
+    "reopen": ("核查不通过", "Reopen"),
+    "close": ("结案", "Close"),
+    "report": ("上报", "Reported"),
+    "relocate": ("更正位置", "Relocated"),
+}
+
+TEXT = {
+    "zh": {
+        "title": "事件调度",
+        "loading": "加载中…",
+        "loaded": "共 {n} 件事件，其中超期 {overdue} 件",
+        "truncated": "（仅显示最新 {shown} 件，共 {n} 件）",
+        "failed": "加载失败：",
+        "all_statuses": "全部状态",
+        "status": "状态",
+        "overdue_only": "仅显示超期",
+        "overdue": "超期",
+        "legend": "图例",
+        "incidents": "事件",
+        "heat": "热力图",
+        "grids": "网格边界",
+        "switch": "English",
+        "category": "类别",
+        "description": "描述",
+        "address": "地址",
+        "channel": "渠道",
+        "department": "责任部门",
+        "grid": "网格",
+        "community": "社区",
+        "street": "街道",
+        "reported_at": "上报时间",
+        "deadline_at": "处理时限",
+        "closed_at": "结案时间",
+        "duplicate_of": "重复于",
+        "history": "处理记录",
+        "actions": "操作",
+        "no_actions": "事件已办结，无可用操作",
+        "note": "备注 / 原因",
+        "note_placeholder": "不予立案、退回、核查不通过须填写原因",
+        "duplicate_id": "原事件编号",
+        "needs_note": "请先填写原因，再按「{action}」。",
+        "needs_duplicate": "请填写原事件编号，再按「{action}」。",
+        "sending": "提交中…",
+        "done": "已{action}。",
+        "not_allowed": "操作未执行：",
+        "error": "出错：",
+    },
+    "en": {
+        "title": "Incident dispatch",
+        "loading": "Loading…",
+        "loaded": "{n} incidents, {overdue} overdue",
+        "truncated": " (showing the newest {shown} of {n})",
+        "failed": "Loading failed: ",
+        "all_statuses": "All statuses",
+        "status": "Status",
+        "overdue_only": "Overdue only",
+        "overdue": "Overdue",
+        "legend": "Legend",
+        "incidents": "Incidents",
+        "heat": "Heat map",
+        "grids": "Grid boundaries",
+        "switch": "中文",
+        "category": "Category",
+        "description": "Description",
+        "address": "Address",
+        "channel": "Channel",
+        "department": "Department",
+        "grid": "Grid",
+        "community": "Community",
+        "street": "Street",
+        "reported_at": "Reported",
+        "deadline_at": "Deadline",
+        "closed_at": "Closed",
+        "duplicate_of": "Duplicate of",
+        "history": "History",
+        "actions": "Actions",
+        "no_actions": "The incident is finished: no actions",
+        "note": "Note / reason",
+        "note_placeholder": "required to reject, return or reopen",
+        "duplicate_id": "Original incident id",
+        "needs_note": "Give a reason first, then press “{action}”.",
+        "needs_duplicate": "Give the original incident's id, then press “{action}”.",
+        "sending": "Sending…",
+        "done": "Done: {action}.",
+        "not_allowed": "Not done: ",
+        "error": "Error: ",
+    },
+}
+
+MAX_INCIDENTS = 20_000  # beyond this the browser gets sluggish; the panel says how many are not shown
+
+
+def page_config(lang: str) -> dict[str, Any]:
+    """Everything dispatch.js needs besides the data: labels in both languages, colours, transitions."""
+    return {
+        "lang": lang,
+        "text": TEXT[lang],
+        "statuses": {
+            code: {"zh": STATUS_LABELS[code][0], "en": STATUS_LABELS[code][1], "color": STATUS_COLORS[code]}
+            for code in STATES
+        },
+        "overdueColor": OVERDUE_COLOR,
+        "actions": {
+            code: {
+                "zh": zh,
+                "en": en,
+                "needsNote": code in TRANSITIONS and TRANSITIONS[code].needs_note,
+            }
+            for code, (zh, en) in ACTION_LABELS.items()
+        },
+        "categories": {
+            code: {"zh": c.name_zh, "en": c.name_en, "department": c.department}
+            for code, c in incident_categories().items()
+        },
+        "user": "dispatcher",
+        "pageSize": 1000,
+        "maxIncidents": MAX_INCIDENTS,
+    }
+
+
+def _panel(lang: str) -> str:
+    """The status panel: title, language switch, filters and legend (dispatch.js fills in counts)."""
+    t = TEXT[lang]
+    other = "en" if lang == "zh" else "zh"
+    label = 0 if lang == "zh" else 1
+    options = "".join(f'<option value="{code}">{html.escape(STATUS_LABELS[code][label])}</option>' for code in STATES)
+    legend = "".join(
+        f'<li data-status="{code}"><i class="gridmap-swatch" style="background:{STATUS_COLORS[code]}"></i>'
+        f'{html.escape(STATUS_LABELS[code][label])} <span class="gridmap-count"></span></li>'
+        for code in STATES
+    )
+    legend += (
+        f'<li data-status="overdue"><i class="gridmap-swatch gridmap-swatch-overdue" '
+        f'style="background:{OVERDUE_COLOR}"></i>{html.escape(t["overdue"])} <span class="gridmap-count"></span></li>'
+    )
+    return f"""
+<div id="gridmap-panel" class="gridmap-panel gridmap-dispatch-panel">
+  <div class="gridmap-dispatch-head">
+    <strong>{html.escape(t["title"])}</strong>
+    <a id="gridmap-lang" class="gridmap-lang" href="?lang={other}" hreflang="{other}">{html.escape(t["switch"])}</a>
+  </div>
+  <div id="gridmap-dispatch-status" class="gridmap-dispatch-status">{html.escape(t["loading"])}</div>
+  <form id="gridmap-dispatch-filters" class="gridmap-dispatch-filters">
+    <label>{html.escape(t["status"])}
+      <select name="status"><option value="">{html.escape(t["all_statuses"])}</option>{options}</select>
+    </label>
+    <label><input type="checkbox" name="overdue" value="true"> {html.escape(t["overdue_only"])}</label>
+  </form>
+  <details class="gridmap-legend" open><summary>{html.escape(t["legend"])}</summary>
+    <ul id="gridmap-legend">{legend}</ul>
+  </details>
+</div>"""
 
 
 def dispatch_page(center: tuple[float, float], *, base: Basemap, lang: str = "zh", **_: object) -> str:
-    raise NotImplementedError
+    """HTML of the dispatch map centred on (lat, lon), in Chinese ("zh") or English ("en")."""
+    lang = lang if lang in TEXT else "zh"
+    fmap = offline_map(
+        plugins=("markercluster", "heat", "vectorgrid"),
+        base=base,
+        location=list(center),
+        zoom_start=15,
+        # markercluster needs the map's maxZoom (folium's max_zoom only reaches its own tile layer); 19 is the
+        # basemaps' deepest level.
+        maxZoom=19,
+        control_scale=True,
+    )
+    root = fmap.get_root()
+    title = html.escape(f"gridmap · {TEXT[lang]['title']}")
+    # "</" would end the inline script early; category names come from an editable TOML file.
+    config = json.dumps(page_config(lang), ensure_ascii=False).replace("</", "<\\/")
+    root.header.add_child(folium.Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
+    root.header.add_child(folium.Element(f"<title>{title}</title>"))
+    root.header.add_child(folium.Element(f"<script>const GRIDMAP_PAGE = {config};</script>"))
+    root.header.add_child(folium.CssLink(f"{STATIC_URL}/gridmap/dispatch.css"))
+    root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/gridmap/dispatch.js"))
+    root.html.add_child(folium.Element(_panel(lang)))
+    fmap.add_child(PageScript("gridmapDispatch"))
+    return root.render()

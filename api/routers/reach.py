@@ -1,7 +1,34 @@
-"""Placeholder: GET /api/reach (what can I reach from here), written with the public map (issue 6)."""
+"""GET /api/reach: what can I reach from here — the nearest facility of every category on foot (public map)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import SessionDep, SettingsDep
+from gis.coordinates import point_to_wgs84
+from gis.reach import reach_from
 
 router = APIRouter(tags=["coverage"])
+
+
+@router.get("/api/reach", summary="the nearest facility of every category by walking distance from a point")
+def get_reach(
+    session: SessionDep,
+    settings: SettingsDep,
+    lon: Annotated[float, Query(description="longitude, or easting x for a projected EPSG system")],
+    lat: Annotated[float, Query(description="latitude, or northing y for a projected EPSG system")],
+    crs: Annotated[
+        str, Query(description="wgs84 | cgcs2000 | gcj02 (AMap, Tencent, WeChat) | bd09 (Baidu) | EPSG:n")
+    ] = "wgs84",
+    speed: Annotated[float | None, Query(gt=0, le=3, description="walking speed, m/s (default 1.2)")] = None,
+) -> dict[str, Any]:
+    wgs_lon, wgs_lat = point_to_wgs84(lon, lat, crs, where="lon/lat")
+    return reach_from(
+        session,
+        wgs_lon,
+        wgs_lat,
+        speed_mps=speed or settings.walking_speed_mps,
+        max_snap_m=settings.coverage_snap_m,
+    )

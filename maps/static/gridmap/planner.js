@@ -1,0 +1,654 @@
+// The planner's grid editor (maps/planner_map.py): one plan's grids coloured by households against the plan's
+// band, buildings as vector tiles, validation findings, and the edits of /api/plans/{id}/… Every edit carries
+// If-Match with the version the page shows; a 412 (someone else edited the draft) reloads the plan and keeps
+// the user's selection and drawing so the edit can simply be retried.
+"use strict";
+
+const GRIDMAP_PLANNER_COLOURS = {
+  under: "#6baed6", within: "#74c476", over: "#fd8d3c",
+  outline: "#525252", selected: "#08306b", drawn: "#6a3d9a", error: "#e31a1c", warning: "#ff7f00",
+};
+const GRIDMAP_PLANNER_LABEL_ZOOM = 16;  // permanent code/household labels from this zoom on (they crowd below)
+const GRIDMAP_PLANNER_EDITS = ["merge", "split", "redraw", "balance", "undo", "publish"];
+
+class GridmapHttpError extends Error {
+  constructor(status, detail, body) {
+    super(detail);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function gridmapFormat(template, values) {
+  return String(template).replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
+}
+
+function gridmapEscape(value) {
+  return String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                                                     "'": "&#39;" })[c]);
+}
+
+function gridmapPlannerUser() {
+  // No login on this page: the operation log records whatever name the planner stored (ASCII for the header).
+  try {
+    return window.localStorage.getItem("gridmap.user") || "planner";
+  } catch (error) {
+    return "planner";
+  }
+}
+
+// fetch → parsed JSON; a non-2xx answer throws GridmapHttpError carrying the problem+json `detail`.
+async function gridmapPlannerRequest(url, options) {
+  const response = await fetch(url, Object.assign({ cache: "no-store" }, options || {}));
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json() : null;
+  if (!response.ok) {
+    const detail = (body && (body.detail || body.title)) || `HTTP ${response.status}`;
+    throw new GridmapHttpError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail), body);
+  }
+  return body;
+}
+
+function gridmapPlannerEl(id) {
+  return document.getElementById(`gridmap-planner-${id}`);
+}
+
+// -- state -----------------------------------------------------------------------------------------------------
+
+function gridmapPlannerState(map) {
+  const page = typeof GRIDMAP_PAGE !== "undefined" ? GRIDMAP_PAGE : {};  // the page's inline configuration
+  return {
+    map,
+    lang: page.lang || "zh",
+    panel: document.getElementById("gridmap-panel"),
+    labels: page.labels,
+    planId: page.plan,
+    defaultBand: page.band || [300, 500],
+    plan: null,
+    version: null,
+    grids: [],                  // GeoJSON features of the plan's grids
+    byId: new Map(),            // grid id → feature
+    layers: new Map(),          // grid id → Leaflet path
+    gridLayer: L.featureGroup().addTo(map),
+    findingLayer: L.featureGroup().addTo(map),
+    drawnLayer: L.featureGroup().addTo(map),
+    selection: [],              // grid ids in click order: a merge keeps the first one's code
+    validation: null,
+    communities: {},            // community code → name
+    busy: false,
+    drawing: null,              // {kind, grid, handler} while Leaflet.draw is active
+    drawn: null,                // {kind, grid, layer}: the geometry of a split/redraw until it is applied
+    pending: null,              // {kind, body}: the edit a version conflict refused, for "Retry"
+  };
+}
+
+function gridmapPlannerBand(state) {
+  const plan = state.plan || {};
+  return {
+    min: plan.min_households != null ? plan.min_households : state.defaultBand[0],
+    max: plan.max_households != null ? plan.max_households : state.defaultBand[1],
+  };
+}
+
+function gridmapPlannerEditable(state) {
+  return Boolean(state.plan && state.plan.status === "draft");
+}
+
+// -- drawing the grids -------------------------------------------------------------------------------------------
+
+function gridmapPlannerBandClass(households, band) {
+  if (households < band.min) return "under";
+  if (households > band.max) return "over";
+  return "within";
+}
+
+function gridmapPlannerStyle(state, feature) {
+  const selected = state.selection.includes(feature.id);
+  const band = gridmapPlannerBand(state);
+  return {
+    color: selected ? GRIDMAP_PLANNER_COLOURS.selected : GRIDMAP_PLANNER_COLOURS.outline,
+    weight: selected ? 4 : 1,
+    fillColor: GRIDMAP_PLANNER_COLOURS[gridmapPlannerBandClass(feature.properties.households || 0, band)],
+    fillOpacity: selected ? 0.6 : 0.35,
+  };
+}
+
+function gridmapPlannerLabel(state, feature) {
+  const p = feature.properties;
+  return `<span class="gp-label-code">${gridmapEscape(p.code)}</span><br>` +
+    `<b>${gridmapEscape(p.households)}</b> ${gridmapEscape(state.labels.households)}`;
+}
+
+// Permanent labels only when zoomed in; a hover tooltip otherwise.
+function gridmapPlannerBindLabels(state) {
+  const permanent = state.map.getZoom() >= GRIDMAP_PLANNER_LABEL_ZOOM;
+  for (const [id, layer] of state.layers) {
+    const tooltip = layer.getTooltip();
+    if (tooltip && tooltip.options.permanent === permanent) continue;
+    layer.unbindTooltip();
+    layer.bindTooltip(gridmapPlannerLabel(state, state.byId.get(id)), {
+      permanent, direction: "center", sticky: !permanent,
+      className: permanent ? "gridmap-planner-label" : "gridmap-planner-hover",
+    });
+  }
+}
+
+function gridmapPlannerDrawGrids(state) {
+  state.gridLayer.clearLayers();
+  state.layers.clear();
+  L.geoJSON({ type: "FeatureCollection", features: state.grids }, {
+    style: (feature) => gridmapPlannerStyle(state, feature),
+    onEachFeature: (feature, layer) => {
+      // Set before the path is created (addLayer below): a class per grid lets tests and CSS find it.
+      layer.options.className = `gridmap-grid gridmap-grid-${feature.id}`;
+      layer.on("click", (event) => {
+        L.DomEvent.stopPropagation(event);
+        if (!state.drawing) gridmapPlannerToggle(state, feature.id);
+      });
+      state.layers.set(feature.id, layer);
+    },
+  }).eachLayer((layer) => state.gridLayer.addLayer(layer));
+  gridmapPlannerBindLabels(state);
+  gridmapPlannerRestyle(state);
+}
+
+function gridmapPlannerRestyle(state) {
+  for (const [id, layer] of state.layers) {
+    layer.setStyle(gridmapPlannerStyle(state, state.byId.get(id)));
+    const element = layer.getElement();
+    if (element) element.classList.toggle("gridmap-grid-selected", state.selection.includes(id));
+    if (state.selection.includes(id)) layer.bringToFront();
+  }
+}
+
+function gridmapPlannerDrawFindings(state) {
+  state.findingLayer.clearLayers();
+  const findings = state.validation ? [...state.validation.errors, ...state.validation.warnings] : [];
+  for (const finding of findings) {
+    if (!finding.geometry) continue;
+    const colour = finding.severity === "error" ? GRIDMAP_PLANNER_COLOURS.error : GRIDMAP_PLANNER_COLOURS.warning;
+    // Not interactive: a finding must never swallow the click meant for the grid under it.
+    finding.layer = L.geoJSON(finding.geometry, {
+      style: { color: colour, weight: 3, dashArray: "6 4", fillColor: colour, fillOpacity: 0.15, interactive: false,
+               className: `gridmap-finding gridmap-finding-${finding.severity}` },
+      pointToLayer: (feature, latlng) => L.circleMarker(latlng, {
+        radius: 7, color: colour, weight: 2, fillOpacity: 0.5, interactive: false,
+        className: `gridmap-finding gridmap-finding-${finding.severity}`,
+      }),
+    }).addTo(state.findingLayer);
+  }
+}
+
+// -- the panel ---------------------------------------------------------------------------------------------------
+
+function gridmapPlannerShowPlan(state) {
+  const t = state.labels;
+  const plan = state.plan;
+  const status = t.status[plan.status] || plan.status;
+  gridmapPlannerEl("plan").innerHTML =
+    `${gridmapEscape(t.plan)} #${plan.id} <b>${gridmapEscape(plan.name)}</b> ` +
+    `<span class="gp-status gp-status-${gridmapEscape(plan.status)}">${gridmapEscape(status)}</span> ` +
+    `<span class="gp-version">${gridmapEscape(t.version)} v${state.version}</span>`;
+  state.panel.dataset.version = String(state.version);
+  state.panel.dataset.status = plan.status;
+  const households = state.grids.reduce((sum, f) => sum + (f.properties.households || 0), 0);
+  const summary = gridmapPlannerEl("summary");
+  summary.textContent = gridmapFormat(t.summary, { grids: state.grids.length, households });
+  summary.dataset.grids = String(state.grids.length);
+  const band = gridmapPlannerBand(state);
+  gridmapPlannerEl("legend").innerHTML = ["under", "within", "over"].map((cls) =>
+    `<span class="gp-swatch" style="background:${GRIDMAP_PLANNER_COLOURS[cls]}"></span>` +
+    gridmapEscape(gridmapFormat(t[`legend_${cls}`], band))).join(" ");
+  const draft = gridmapPlannerEl("draft");
+  draft.hidden = gridmapPlannerEditable(state);
+  if (!draft.hidden) {
+    gridmapPlannerEl("draft-note").textContent = plan.status === "retired" ? t.retired_note : t.published_note;
+    const name = gridmapPlannerEl("draft-name");
+    if (!name.value) name.value = gridmapFormat(t.draft_default, { name: plan.name });
+  }
+}
+
+function gridmapPlannerShowSelection(state) {
+  const t = state.labels;
+  const list = gridmapPlannerEl("selection");
+  list.replaceChildren();
+  if (!state.selection.length) {
+    const empty = document.createElement("li");
+    empty.className = "gp-empty";
+    empty.textContent = t.selection_empty;
+    list.append(empty);
+  }
+  state.selection.forEach((id, index) => {
+    const p = state.byId.get(id).properties;
+    const item = document.createElement("li");
+    item.dataset.grid = String(id);
+    const text = document.createElement("span");
+    text.textContent = `${p.code} · ${p.households} ${t.households}` + (p.name ? ` · ${p.name}` : "") +
+      (index === 0 && state.selection.length > 1 ? ` (${t.keeps_code})` : "");
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "gp-link";
+    remove.textContent = "×";
+    remove.title = t.remove;
+    remove.addEventListener("click", () => gridmapPlannerToggle(state, id));
+    item.append(text, remove);
+    list.append(item);
+  });
+}
+
+function gridmapPlannerShowValidation(state) {
+  const t = state.labels;
+  const summary = gridmapPlannerEl("validation");
+  const list = gridmapPlannerEl("findings");
+  list.replaceChildren();
+  const v = state.validation;
+  if (!v) {
+    summary.textContent = t.validation_loading;
+    return;
+  }
+  summary.dataset.errors = String(v.errors.length);
+  summary.dataset.warnings = String(v.warnings.length);
+  summary.textContent = v.errors.length || v.warnings.length
+    ? gridmapFormat(t.validation_summary, { errors: v.errors.length, warnings: v.warnings.length })
+    : t.validation_ok;
+  for (const finding of [...v.errors, ...v.warnings]) {
+    const item = document.createElement("li");
+    item.className = `gp-finding gp-finding-${finding.severity}`;
+    item.dataset.type = finding.type;
+    const kind = t.findings[finding.type] || finding.type;
+    const severity = finding.severity === "error" ? t.error : t.warning;
+    item.textContent = `[${severity}] ${kind}` + (finding.grids.length ? ` · ${finding.grids.join(", ")}` : "") +
+      ` — ${finding.message}`;
+    if (finding.layer) {
+      item.classList.add("gp-clickable");
+      item.addEventListener("click", () => state.map.fitBounds(finding.layer.getBounds(), { maxZoom: 17 }));
+    }
+    list.append(item);
+  }
+}
+
+// kind: "info" | "ok" | "error" | "conflict"; lines are text (never HTML); retry adds a "Retry" button.
+function gridmapPlannerMessage(state, kind, lines, retry) {
+  const box = gridmapPlannerEl("message");
+  box.replaceChildren();
+  if (!lines || !lines.length) {
+    box.hidden = true;
+    delete box.dataset.kind;
+    return;
+  }
+  for (const line of lines) {
+    const p = document.createElement("p");
+    p.textContent = line;
+    box.append(p);
+  }
+  if (retry) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.id = "gridmap-planner-retry";
+    button.className = "gp-btn gp-primary";
+    button.textContent = state.labels.retry;
+    button.addEventListener("click", retry);
+    box.append(button);
+  }
+  box.dataset.kind = kind;
+  box.hidden = false;
+}
+
+function gridmapPlannerControls(state) {
+  const editable = gridmapPlannerEditable(state) && !state.busy && !state.drawing;
+  const n = state.selection.length;
+  const errors = state.validation ? state.validation.errors.length : 1;
+  const enabled = {
+    merge: editable && n >= 2,
+    split: editable && n === 1,
+    redraw: editable && n === 1,
+    balance: editable && Boolean(gridmapPlannerEl("community").value),
+    undo: editable,
+    publish: editable && errors === 0,
+  };
+  for (const name of GRIDMAP_PLANNER_EDITS) gridmapPlannerEl(name).disabled = !enabled[name];
+  gridmapPlannerEl("publish").title = editable && errors ? state.labels.publish_blocked : "";
+  for (const name of ["community", "min", "max"]) gridmapPlannerEl(name).disabled = !editable;
+  gridmapPlannerEl("clear").disabled = !n || Boolean(state.drawing);
+  gridmapPlannerEl("drawing").hidden = !state.drawing;
+  gridmapPlannerEl("finish").disabled = !state.drawing;
+  gridmapPlannerEl("cancel").disabled = !state.drawing;
+  gridmapPlannerEl("create-draft").disabled = state.busy || !state.plan || gridmapPlannerEditable(state);
+  const retry = gridmapPlannerEl("retry");
+  if (retry) retry.disabled = state.busy || !gridmapPlannerEditable(state);
+  state.panel.dataset.busy = String(state.busy);
+}
+
+function gridmapPlannerCommunities(state) {
+  const select = gridmapPlannerEl("community");
+  const previous = select.value;
+  const codes = [...new Set(state.grids.map((f) => f.properties.community_code).filter(Boolean))].sort();
+  select.replaceChildren();
+  for (const code of codes) {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = state.communities[code] ? `${state.communities[code]} (${code})` : code;
+    select.append(option);
+  }
+  if (codes.includes(previous)) select.value = previous;
+  const band = gridmapPlannerBand(state);
+  if (!gridmapPlannerEl("min").value) gridmapPlannerEl("min").value = band.min;
+  if (!gridmapPlannerEl("max").value) gridmapPlannerEl("max").value = band.max;
+}
+
+// -- selection ---------------------------------------------------------------------------------------------------
+
+function gridmapPlannerToggle(state, id) {
+  if (!state.byId.has(id)) return false;
+  const index = state.selection.indexOf(id);
+  if (index >= 0) state.selection.splice(index, 1);
+  else state.selection.push(id);
+  gridmapPlannerRestyle(state);
+  gridmapPlannerShowSelection(state);
+  gridmapPlannerControls(state);
+  return state.selection.includes(id);
+}
+
+function gridmapPlannerClearDrawn(state) {
+  state.drawnLayer.clearLayers();
+  state.drawn = null;
+}
+
+// -- loading -----------------------------------------------------------------------------------------------------
+
+async function gridmapPlannerResolvePlan(state) {
+  if (state.planId != null) return state.planId;
+  const plans = await gridmapPlannerRequest("/api/plans");
+  const current = plans.find((p) => p.status === "published");
+  if (!current) throw new Error(state.labels.no_current);
+  return current.id;
+}
+
+function gridmapSleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// The plan at `atLeast` or newer. The API may answer an edit a moment before its transaction is visible to
+// the next request, so a read right after our own edit can still show the previous version: ask again.
+async function gridmapPlannerFetchPlan(state, atLeast) {
+  for (let attempt = 0; ; attempt++) {
+    const plan = await gridmapPlannerRequest(`/api/plans/${state.planId}`);
+    if (atLeast == null || plan.version >= atLeast || attempt >= 20) return plan;
+    await gridmapSleep(100 + 50 * attempt);
+  }
+}
+
+// The plan (its version) is read before its grids: the grids shown are then never older than the version
+// edits are sent with, so an edit is never accepted against a layout the page has not shown.
+async function gridmapPlannerReload(state, atLeast) {
+  const plan = await gridmapPlannerFetchPlan(state, atLeast);
+  state.plan = plan;
+  state.version = plan.version;
+  state.validation = null;
+  gridmapPlannerShowValidation(state);
+  const [grids, validation] = await Promise.all([
+    gridmapPlannerRequest(`/api/plans/${state.planId}/grids`),
+    gridmapPlannerRequest(`/api/plans/${state.planId}/validation`),
+  ]);
+  state.grids = grids.features;
+  state.byId = new Map(grids.features.map((f) => [f.id, f]));
+  const lost = state.selection.filter((id) => !state.byId.has(id));
+  state.selection = state.selection.filter((id) => state.byId.has(id));
+  state.validation = validation;
+  gridmapPlannerDrawGrids(state);
+  gridmapPlannerDrawFindings(state);
+  gridmapPlannerShowPlan(state);
+  gridmapPlannerShowSelection(state);
+  gridmapPlannerShowValidation(state);
+  gridmapPlannerCommunities(state);
+  return lost;
+}
+
+async function gridmapPlannerLoadCommunities(state) {
+  try {  // names for the rebalance list only: codes do when this fails
+    const page = await gridmapPlannerRequest("/api/communities?limit=1000");
+    for (const f of page.features) state.communities[f.properties.code] = f.properties.name;
+  } catch (error) {
+    state.communities = {};
+  }
+}
+
+// -- editing -----------------------------------------------------------------------------------------------------
+
+function gridmapPlannerCodes(state, ids) {
+  return ids.map((id) => (state.byId.has(id) ? state.byId.get(id).properties.code : `#${id}`)).join(", ");
+}
+
+// What should stay selected after an edit: the grids it produced, so the planner sees the result.
+function gridmapPlannerAfterEdit(kind, answer, body) {
+  if (kind === "merge") return [answer.merged_into];
+  if (kind === "split") return [body.grid, ...answer.grids.created];
+  if (kind === "redraw") return [body.grid];
+  return [];
+}
+
+async function gridmapPlannerEdit(state, kind, body) {
+  if (state.busy || !gridmapPlannerEditable(state)) return;
+  const t = state.labels;
+  state.busy = true;
+  state.pending = null;
+  gridmapPlannerControls(state);
+  const headers = { "If-Match": `"${state.version}"`, "X-Gridmap-User": gridmapPlannerUser() };
+  if (body) headers["Content-Type"] = "application/json";
+  try {
+    const answer = await gridmapPlannerRequest(`/api/plans/${state.planId}/${kind}`, {
+      method: "POST", headers, body: body ? JSON.stringify(body) : undefined,
+    });
+    const version = answer.plan && answer.plan.version != null ? answer.plan.version : answer.version;
+    gridmapPlannerClearDrawn(state);
+    state.selection = gridmapPlannerAfterEdit(kind, answer, body);
+    await gridmapPlannerReload(state, version);
+    const done = gridmapFormat(t.done[kind], {
+      codes: gridmapPlannerCodes(state, state.selection),
+      community: body && body.community ? body.community : "",
+      kind: answer.undid ? t.kinds[answer.undid.kind] || answer.undid.kind : "",
+    });
+    gridmapPlannerMessage(state, "ok", [`${done} · ${t.version} v${state.version}`]);
+  } catch (error) {
+    if (error.status === 412) {
+      await gridmapPlannerConflict(state, kind, body, error);
+    } else {
+      gridmapPlannerMessage(state, "error", [gridmapFormat(t.failed, { detail: error.message })]);
+    }
+  } finally {
+    state.busy = false;
+    gridmapPlannerRestyle(state);
+    gridmapPlannerShowSelection(state);
+    gridmapPlannerControls(state);
+  }
+}
+
+// 412: nothing was applied. Reload the latest version, keep selection and drawing, offer the same edit again.
+async function gridmapPlannerConflict(state, kind, body, error) {
+  const t = state.labels;
+  state.pending = { kind, body };
+  const before = new Map(state.selection.map((id) => [id, state.byId.get(id).properties.code]));
+  const lines = [t.conflict, gridmapFormat(t.conflict_server, { detail: error.message })];
+  try {
+    const lost = await gridmapPlannerReload(state);
+    lines.push(gridmapFormat(t.conflict_reloaded, { version: state.version }));
+    if (lost.length) lines.push(gridmapFormat(t.conflict_lost, { codes: lost.map((id) => before.get(id)).join(", ") }));
+  } catch (reloadError) {
+    lines.push(gridmapFormat(t.load_failed, { detail: reloadError.message }));
+  }
+  gridmapPlannerMessage(state, "conflict", lines, () => gridmapPlannerRetry(state));
+}
+
+function gridmapPlannerRetry(state) {
+  const pending = state.pending;
+  if (!pending) return;
+  let body = pending.body;
+  // A merge is retried with the selection as it stands now (grids that vanished were dropped from it).
+  if (pending.kind === "merge") body = { grids: state.selection.slice() };
+  gridmapPlannerEdit(state, pending.kind, body);
+}
+
+function gridmapPlannerStartDraw(state, kind) {
+  const t = state.labels;
+  gridmapPlannerClearDrawn(state);
+  const shapeOptions = { color: GRIDMAP_PLANNER_COLOURS.drawn, weight: 3, opacity: 0.9, fill: kind === "redraw" };
+  const handler = kind === "split"
+    ? new L.Draw.Polyline(state.map, { shapeOptions, showLength: false })
+    : new L.Draw.Polygon(state.map, { shapeOptions, allowIntersection: false, showArea: false, showLength: false });
+  state.drawing = { kind, grid: state.selection[0], handler };
+  handler.enable();
+  gridmapPlannerMessage(state, "info", [kind === "split" ? t.draw_split : t.draw_redraw]);
+  gridmapPlannerControls(state);
+}
+
+function gridmapPlannerDrawn(state, layer) {
+  const drawing = state.drawing;
+  if (!drawing) return;
+  state.drawing = null;
+  layer.setStyle({ color: GRIDMAP_PLANNER_COLOURS.drawn, weight: 3, dashArray: "8 6", interactive: false });
+  state.drawnLayer.addLayer(layer);
+  state.drawn = { kind: drawing.kind, grid: drawing.grid, layer };
+  gridmapPlannerSubmitDrawn(state);
+}
+
+// The same path whether the geometry was just drawn or is retried after a conflict.
+function gridmapPlannerSubmitDrawn(state) {
+  const drawn = state.drawn;
+  if (!drawn) return;
+  const geometry = drawn.layer.toGeoJSON().geometry;
+  const body = drawn.kind === "split" ? { grid: drawn.grid, line: geometry } : { grid: drawn.grid, polygon: geometry };
+  gridmapPlannerEdit(state, drawn.kind, body);
+}
+
+function gridmapPlannerCancelDraw(state) {
+  if (state.drawing) {
+    const handler = state.drawing.handler;
+    state.drawing = null;
+    handler.disable();
+  }
+  gridmapPlannerMessage(state, "info", []);
+  gridmapPlannerControls(state);
+}
+
+async function gridmapPlannerCreateDraft(state) {
+  const t = state.labels;
+  const name = gridmapPlannerEl("draft-name").value.trim() || gridmapFormat(t.draft_default, { name: state.plan.name });
+  state.busy = true;
+  gridmapPlannerControls(state);
+  try {
+    const draft = await gridmapPlannerRequest("/api/plans", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Gridmap-User": gridmapPlannerUser() },
+      body: JSON.stringify({ base: state.plan.id, name }),
+    });
+    // Wait until the new draft is readable (see gridmapPlannerFetchPlan) so the next page finds it.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const plans = await gridmapPlannerRequest("/api/plans");
+      if (plans.some((p) => p.id === draft.id)) break;
+      await gridmapSleep(100 + 50 * attempt);
+    }
+    const url = new URL(window.location.href);
+    url.searchParams.set("plan", String(draft.id));
+    window.location.assign(url.toString());
+  } catch (error) {
+    gridmapPlannerMessage(state, "error", [gridmapFormat(t.failed, { detail: error.message })]);
+    state.busy = false;
+    gridmapPlannerControls(state);
+  }
+}
+
+function gridmapPlannerBind(state) {
+  const t = state.labels;
+  const on = (id, handler) => gridmapPlannerEl(id).addEventListener("click", handler);
+  on("merge", () => gridmapPlannerEdit(state, "merge", { grids: state.selection.slice() }));
+  on("split", () => gridmapPlannerStartDraw(state, "split"));
+  on("redraw", () => gridmapPlannerStartDraw(state, "redraw"));
+  on("finish", () => state.drawing && state.drawing.handler.completeShape());
+  on("cancel", () => gridmapPlannerCancelDraw(state));
+  on("clear", () => {
+    state.selection = [];
+    gridmapPlannerClearDrawn(state);
+    gridmapPlannerRestyle(state);
+    gridmapPlannerShowSelection(state);
+    gridmapPlannerControls(state);
+  });
+  on("balance", () => gridmapPlannerEdit(state, "balance", {
+    community: gridmapPlannerEl("community").value,
+    min_households: Number(gridmapPlannerEl("min").value),
+    max_households: Number(gridmapPlannerEl("max").value),
+  }));
+  on("undo", () => gridmapPlannerEdit(state, "undo", null));
+  on("publish", () => {
+    if (window.confirm(gridmapFormat(t.confirm_publish, { name: state.plan.name, version: state.version }))) {
+      gridmapPlannerEdit(state, "publish", null);
+    }
+  });
+  on("create-draft", () => gridmapPlannerCreateDraft(state));
+  gridmapPlannerEl("community").addEventListener("change", () => gridmapPlannerControls(state));
+  state.map.on(L.Draw.Event.CREATED, (event) => gridmapPlannerDrawn(state, event.layer));
+  state.map.on(L.Draw.Event.DRAWSTOP, () => {  // Esc or Cancel: drawing ended without a shape
+    if (state.drawing) {
+      state.drawing = null;
+      gridmapPlannerMessage(state, "info", []);
+      gridmapPlannerControls(state);
+    }
+  });
+  state.map.on("zoomend", () => gridmapPlannerBindLabels(state));
+  // The language links keep the page's other parameters (plan, basemap).
+  for (const link of document.querySelectorAll("#gridmap-panel a[data-lang]")) {
+    const url = new URL(window.location.href);
+    url.searchParams.set("lang", link.dataset.lang);
+    link.href = url.toString();
+  }
+}
+
+// Leaflet.draw's own tooltips are English; in Chinese the drawing hints follow the page.
+function gridmapPlannerLocalise(state) {
+  if (state.lang !== "zh" || !L.drawLocal) return;
+  const handlers = L.drawLocal.draw.handlers;
+  handlers.polyline.tooltip = { start: "单击开始画线", cont: "单击继续画线", end: "单击最后一点或双击结束" };
+  handlers.polyline.error = "<strong>错误：</strong>边不能相交！";
+  handlers.polygon.tooltip = { start: "单击开始画范围", cont: "单击继续", end: "单击第一个点闭合" };
+}
+
+async function gridmapPlanner(map) {
+  const state = gridmapPlannerState(map);
+  // Hooks for people and tests: the map, and selecting a grid as a click on it would.
+  window.gridmapPlannerMap = map;
+  window.gridmapPlannerSelect = (id) => gridmapPlannerToggle(state, Number(id));
+  gridmapPlannerLocalise(state);
+  gridmapPlannerBind(state);
+  const t = state.labels;
+  const buildings = L.vectorGrid.protobuf(gridmapTileUrl(map, "buildings"), {
+    rendererFactory: L.canvas.tile,
+    vectorTileLayerStyles: {
+      buildings: { weight: 0.5, color: "#737373", fill: true, fillColor: "#bdbdbd", fillOpacity: 0.7 },
+    },
+    maxNativeZoom: 18,
+    minZoom: 13,
+    interactive: false,
+  }).addTo(map);
+  L.control.layers(null, {
+    [t.layers.grids]: state.gridLayer,
+    [t.layers.buildings]: buildings,
+    [t.layers.findings]: state.findingLayer,
+  }, { position: "bottomleft" }).addTo(map);
+  try {
+    const [planId] = await Promise.all([gridmapPlannerResolvePlan(state), gridmapPlannerLoadCommunities(state)]);
+    state.planId = planId;
+    await gridmapPlannerReload(state);
+    const bounds = state.gridLayer.getBounds();
+    // Keep the grids clear of the panel on the right.
+    if (bounds.isValid()) {
+      map.fitBounds(bounds, {
+        paddingTopLeft: [20, 20], paddingBottomRight: [state.panel.offsetWidth + 80, 20], animate: false,
+      });
+    }
+    state.panel.dataset.ready = "true";
+  } catch (error) {
+    gridmapPlannerMessage(state, "error", [gridmapFormat(t.load_failed, { detail: error.message })]);
+    state.panel.dataset.ready = "error";
+  } finally {
+    gridmapPlannerControls(state);
+  }
+}
