@@ -12,7 +12,7 @@ PORT ?= 8000
 setup: system $(VENV)/.installed $(WEB)/node_modules/.installed
 
 # System packages (apt, when root on Debian): PostGIS 3 for the installed PostgreSQL, npm for web assets,
-# Chromium and CJK fonts for the browser tests and their screenshots.
+# Chromium and CJK fonts for the browser tests and their screenshots, GDAL's ogrinfo as a real OGC API client.
 system:
 	@pgver=$$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1); \
 	need=""; \
@@ -20,6 +20,7 @@ system:
 	[ -f /usr/share/postgresql/$$pgver/extension/postgis.control ] || need="$$need postgresql-$$pgver-postgis-3"; \
 	command -v npm >/dev/null || need="$$need npm"; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v ogrinfo >/dev/null || need="$$need gdal-bin"; \
 	fc-list :lang=zh 2>/dev/null | grep -q . || need="$$need fonts-noto-cjk"; \
 	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -10,7 +10,20 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import coverage, health, incidents, layers, locate, open311, pages, plans, reach, tiles
+from api.routers import (
+    coverage,
+    downloads,
+    health,
+    incidents,
+    layers,
+    locate,
+    ogc,
+    open311,
+    pages,
+    plans,
+    reach,
+    tiles,
+)
 from gis.cluster import plain_dsn
 from gis.coverage_runs import CoverageRunner, fail_abandoned
 from gis.db import database_url, make_engine, make_sessionmaker
@@ -55,6 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(downloads.router)  # before routers whose /api/x/{id} would catch /download
     for router in layers.routers():
         app.include_router(router)
     app.include_router(plans.router)
@@ -64,5 +78,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(coverage.router)
     app.include_router(tiles.router)
     app.include_router(reach.router)
+    for router in ogc.routers():
+        app.include_router(router)
     pages.mount(app)
     return app

@@ -124,20 +124,19 @@ _TIER_COMPLETE = """
     WITH homes AS ({areas} WHERE b.residential),
          t AS (SELECT * FROM unnest(CAST(:cats AS text[]), CAST(:minutes AS int[]), CAST(:metres AS float8[]))
                AS t(category, minutes, metres)),
-         required AS (SELECT minutes, count(*) AS n FROM t GROUP BY minutes),
-         complete AS (
-            SELECT r.building_id, t.minutes, t.metres,
-                   bool_and(coalesce(r.distance_m <= t.metres, false)) AND count(*) = min(q.n) AS ok
-            FROM building_reach r JOIN t ON t.category = r.category JOIN required q ON q.minutes = t.minutes
-            WHERE r.building_id IN (SELECT id FROM homes)
-            GROUP BY r.building_id, t.minutes, t.metres)
-    SELECT h.area_id, h.area_code, h.area_name, 'tier_complete' AS category, c.minutes, c.metres,
+         required AS (SELECT minutes, max(metres) AS metres, count(*) AS n FROM t GROUP BY minutes),
+         -- per building and tier: how many of the tier's categories are within reach (one row per category)
+         met AS (
+            SELECT r.building_id, t.minutes, count(*) FILTER (WHERE r.distance_m <= t.metres) AS within
+            FROM building_reach r JOIN t ON t.category = r.category
+            GROUP BY r.building_id, t.minutes)
+    SELECT h.area_id, h.area_code, h.area_name, 'tier_complete' AS category, q.minutes, q.metres,
            count(*) AS buildings,
-           count(*) FILTER (WHERE c.ok) AS buildings_covered,
+           count(*) FILTER (WHERE m.within = q.n) AS buildings_covered,
            coalesce(sum(h.households), 0) AS households,
-           coalesce(sum(h.households) FILTER (WHERE c.ok), 0) AS households_covered
-    FROM homes h JOIN complete c ON c.building_id = h.id
-    GROUP BY h.area_id, h.area_code, h.area_name, c.minutes, c.metres
+           coalesce(sum(h.households) FILTER (WHERE m.within = q.n), 0) AS households_covered
+    FROM homes h JOIN met m ON m.building_id = h.id JOIN required q ON q.minutes = m.minutes
+    GROUP BY h.area_id, h.area_code, h.area_name, q.minutes, q.metres
 """
 
 

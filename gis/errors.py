@@ -49,3 +49,10 @@ class PreconditionFailed(GridmapError):
 class PreconditionRequired(GridmapError):
     status = 428
     title = "Precondition required"
+
+
+class BadParameter(GridmapError):
+    """A query parameter that is unknown or malformed (OGC API answers these with 400)."""
+
+    status = 400
+    title = "Bad parameter"

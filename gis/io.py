@@ -1,7 +1,8 @@
 """Reading and writing vector files: GeoJSON, GeoPackage, Shapefile (folder or .zip) and CSV.
 
 Format comes from the extension. Reading returns a GeoDataFrame in the file's CRS (or the one given);
-a file with neither is refused. CSV carries geometry as lon/lat columns or a WKT column, and never a CRS.
+a file with neither is refused. CSV carries geometry as lon/lat columns or a WKT column, and never a CRS;
+it is written as UTF-8 with a byte-order mark, which Excel needs to read Chinese text.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def _write_csv(frame: gpd.GeoDataFrame, path: Path) -> None:
         table["lon"], table["lat"] = geometry.x.round(9), geometry.y.round(9)
     else:
         table["wkt"] = shapely.to_wkt(geometry.to_numpy(), rounding_precision=9, trim=True)
-    table.to_csv(path, index=False, encoding="utf-8")
+    # With a byte-order mark Excel reads the file as UTF-8 (Chinese names intact); the reader skips it.
+    table.to_csv(path, index=False, encoding="utf-8-sig")
 
 
 def _write_shapefile(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:

@@ -179,7 +179,8 @@ LAYERS: dict[str, Layer] = {
             (
                 SOURCE_ID,
                 Field("category", "str", ("类别",), required=True),
-                Field("description", "str", ("描述", "内容"), short="descr"),
+                # Residents write names and phone numbers into descriptions: not for public endpoints.
+                Field("description", "str", ("描述", "内容"), public=False, short="descr"),
                 Field("status", "str", ("状态",), default="reported"),
                 Field("channel", "str", ("渠道", "来源")),
                 Field("reported_at", "datetime", ("上报时间", "time"), short="reported", default=now),

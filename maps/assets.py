@@ -110,7 +110,8 @@ class _AddBasemap(MacroElement):
 def offline_map(*, plugins: tuple[str, ...] = (), base: Basemap | None = None, **kwargs: object) -> folium.Map:
     """A folium Map whose every script and stylesheet is served by the app (no CDN, no basemap by default).
 
-    On a GCJ-02 basemap the map uses L.CRS.GCJ02 (maps/static/gridmap/basemap.js)."""
+    On a GCJ-02 basemap the map uses L.CRS.GCJ02 (maps/static/gridmap/basemap.js). Every page also gets
+    maps/static/gridmap/common.js, the helpers the pages' own scripts share."""
     base = base or BASEMAPS["none"]
     kwargs.setdefault("tiles", None)
     if base.crs == "gcj02":
@@ -120,6 +121,7 @@ def offline_map(*, plugins: tuple[str, ...] = (), base: Basemap | None = None, *
     fmap.default_js = [
         ("leaflet", f"{STATIC_URL}/vendor/leaflet/leaflet.js"),
         ("gridmap_basemap", f"{STATIC_URL}/gridmap/basemap.js"),
+        ("gridmap_common", f"{STATIC_URL}/gridmap/common.js"),
         *((f"{name}_{n}", f"{STATIC_URL}/vendor/{js}") for name in plugins for n, js in enumerate(PLUGINS[name][0])),
     ]
     fmap.default_css = [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import geopandas as gpd
 import shapely
+from sqlalchemy import Connection, text
+from sqlalchemy.orm import Session
 
 ORIGIN = (121.55, 29.87)
 STEP = 0.0005  # ≈ 48 m east-west, 55 m north-south
@@ -89,3 +91,15 @@ def streets() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {"name": ["华泰路", "安丰路", "横街"], "kind": ["residential"] * 3}, geometry=lines, crs=4326
     )
+
+
+def buildings_box(connection: Connection | Session, fraction: float = 0.25) -> tuple[float, float, float, float]:
+    """A box `fraction` of the buildings' extent wide and high, starting `fraction` in from the south-west."""
+    w, s, e, n = connection.execute(
+        text(
+            "SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) "
+            "FROM (SELECT ST_Extent(footprint) x FROM buildings) b"
+        )
+    ).one()
+    dx, dy = (e - w) * fraction, (n - s) * fraction
+    return w + dx, s + dy, w + 2 * dx, s + 2 * dy

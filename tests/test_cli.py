@@ -155,7 +155,7 @@ def test_assign_command_writes_each_point_with_its_grid(cli_database: str, tmp_p
 
     assert done.returncode == 0, done.stderr
     assert "2 points" in done.stdout and "1 inside" in done.stdout and "1 outside" in done.stdout
-    rows = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    rows = (tmp_path / "out.csv").read_text(encoding="utf-8-sig").splitlines()
     assert rows[0].startswith("编号") and "grid_code" in rows[0] and ",inside," in rows[1]
 
 

@@ -25,6 +25,11 @@ def tile(
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     data = tiles.render_tile(session, tiles.tile_layer(layer), z, x, y, plan_id=plan, crs=crs)
+    return tile_response(data, if_none_match)
+
+
+def tile_response(data: bytes, if_none_match: str | None) -> Response:
+    """A tile with its ETag; 304 when the client already has it (also used by /ogc tiles)."""
     tag = tiles.etag(data)
     # Short max-age, then revalidate: layers change (plan edits, new incidents) and the ETag says when.
     headers = {"ETag": tag, "Cache-Control": "public, max-age=60, must-revalidate"}

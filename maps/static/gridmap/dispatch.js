@@ -14,10 +14,9 @@ const gridmapDispatchState = {
   fitted: false,
 };
 
+// The page's label for key, its "{name}" placeholders filled from values.
 function gridmapText(key, values) {
-  let text = GRIDMAP_PAGE.text[key] || key;
-  for (const [name, value] of Object.entries(values || {})) text = text.split(`{${name}}`).join(String(value));
-  return text;
+  return gridmapFormat(GRIDMAP_PAGE.text[key] || key, values);
 }
 
 function gridmapLabel(table, code) {
@@ -36,19 +35,6 @@ function gridmapFormatTime(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
   return date.toLocaleString(GRIDMAP_PAGE.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
-}
-
-// Small DOM builder: text always goes through textContent, since descriptions and notes are user input.
-function gridmapEl(tag, attrs, children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "text") el.textContent = value;
-    else if (name === "style") el.style.cssText = value;
-    else el.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children || []) if (child) el.appendChild(child);
-  return el;
 }
 
 // -- loading ---------------------------------------------------------------------------------------------
@@ -70,9 +56,7 @@ async function gridmapDispatchFetch(params) {
     const query = new URLSearchParams(params);
     query.set("limit", String(size));
     query.set("offset", String(offset));
-    const response = await fetch(`/api/incidents?${query}`);
-    if (!response.ok) throw new Error(`/api/incidents: HTTP ${response.status}`);
-    const page = await response.json();
+    const page = await gridmapRequest(`/api/incidents?${query}`, { nameUrl: true });
     matched = page.numberMatched;
     for (const feature of page.features) byId.set(feature.properties.id, feature);
     if (page.numberReturned < size || offset + size >= matched) break;
@@ -99,7 +83,7 @@ function gridmapIncidentIcon(props) {
 }
 
 // Cluster icons as markercluster draws them, plus a red badge with the number of overdue incidents inside.
-function gridmapClusterIcon(cluster) {
+function gridmapIncidentClusterIcon(cluster) {
   const children = cluster.getAllChildMarkers();
   const count = children.length;
   const overdue = children.filter((m) => m.options.gridmapOverdue).length;
@@ -179,10 +163,7 @@ async function gridmapDispatchLoad() {
 async function gridmapDispatchDetails(marker, id, content, message) {
   if (!message) content.replaceChildren(gridmapEl("div", { class: "gridmap-popup-note", text: gridmapText("loading") }));
   try {
-    const response = await fetch(`/api/incidents/${id}`);
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.detail || `HTTP ${response.status}`);
-    gridmapDispatchRender(marker, body, content, message);
+    gridmapDispatchRender(marker, await gridmapRequest(`/api/incidents/${id}`), content, message);
   } catch (error) {
     content.replaceChildren(gridmapEl("div", { class: "gridmap-popup-error", text: gridmapText("error") + error.message }));
   }
@@ -300,23 +281,17 @@ function gridmapDispatchActions(marker, incident, content) {
 async function gridmapDispatchTransition(marker, id, body, content) {
   const label = gridmapLabel("actions", body.action);
   try {
-    const response = await fetch(`/api/incidents/${id}/transitions`, {
+    const result = await gridmapRequest(`/api/incidents/${id}/transitions`, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-Gridmap-User": GRIDMAP_PAGE.user },
       body: JSON.stringify(body),
     });
-    const result = await response.json().catch(() => ({}));
-    if (response.ok) {
-      gridmapDispatchRender(marker, result, content, { kind: "done", text: gridmapText("done", { action: label }) });
-      marker.getPopup().update();
-      return;
-    }
-    // 409: someone moved the incident meanwhile, or the loop does not allow this now — say so, show today's state.
-    const prefix = response.status === 409 ? gridmapText("not_allowed") : gridmapText("error");
-    const text = prefix + (result.detail || `HTTP ${response.status}`);
-    await gridmapDispatchDetails(marker, id, content, { kind: "error", text });
+    gridmapDispatchRender(marker, result, content, { kind: "done", text: gridmapText("done", { action: label }) });
+    marker.getPopup().update();
   } catch (error) {
-    await gridmapDispatchDetails(marker, id, content, { kind: "error", text: gridmapText("error") + error.message });
+    // 409: someone moved the incident meanwhile, or the loop does not allow this now — say so, show today's state.
+    const prefix = error.status === 409 ? gridmapText("not_allowed") : gridmapText("error");
+    await gridmapDispatchDetails(marker, id, content, { kind: "error", text: prefix + error.message });
   }
 }
 
@@ -359,18 +334,10 @@ function gridmapDispatchReveal(id) {
   });
 }
 
-// The language switch keeps the other query parameters (basemap).
-function gridmapDispatchLangLink() {
-  const link = document.getElementById("gridmap-lang");
-  const query = new URLSearchParams(window.location.search);
-  query.set("lang", GRIDMAP_PAGE.lang === "zh" ? "en" : "zh");
-  link.href = `?${query}`;
-}
-
 function gridmapDispatch(map) {
   const state = gridmapDispatchState;
   state.map = map;
-  state.cluster = L.markerClusterGroup({ chunkedLoading: true, iconCreateFunction: gridmapClusterIcon,
+  state.cluster = L.markerClusterGroup({ chunkedLoading: true, iconCreateFunction: gridmapIncidentClusterIcon,
                                          spiderfyOnMaxZoom: true, showCoverageOnHover: false });
   state.heat = L.heatLayer([], { radius: 25, blur: 18, maxZoom: 17 });
   const grids = L.vectorGrid.protobuf(gridmapTileUrl(map, "grids"), {
@@ -385,7 +352,7 @@ function gridmapDispatch(map) {
   overlays[gridmapText("heat")] = state.heat;
   overlays[gridmapText("grids")] = grids;
   L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
-  gridmapDispatchLangLink();
+  gridmapLanguageLinks("#gridmap-lang");  // the switch keeps the other query parameters (basemap)
   const form = document.getElementById("gridmap-dispatch-filters");
   form.addEventListener("change", () => gridmapDispatchLoad());
   form.addEventListener("submit", (event) => { event.preventDefault(); gridmapDispatchLoad(); });

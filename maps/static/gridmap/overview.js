@@ -1,33 +1,21 @@
 // Overview map: communities and current grids, fetched page by page from the read API.
 "use strict";
 
-async function gridmapFetchAll(url, pageSize) {
-  const features = [];
-  for (let offset = 0; ; offset += pageSize) {
-    const sep = url.includes("?") ? "&" : "?";
-    const response = await fetch(`${url}${sep}limit=${pageSize}&offset=${offset}`);
-    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-    const page = await response.json();
-    features.push(...page.features);
-    if (page.numberReturned < pageSize || features.length >= page.numberMatched) break;
-  }
-  return { type: "FeatureCollection", features };
-}
-
 async function gridmapOverview(map) {
   const panel = document.getElementById("gridmap-panel");
   try {
     const [communities, grids] = await Promise.all([
-      gridmapFetchAll("/api/communities", 500),
-      gridmapFetchAll("/api/grids", 1000),
+      gridmapFetchPages("/api/communities", 500, { nameUrl: true }),
+      gridmapFetchPages("/api/grids", 1000, { nameUrl: true }),
     ]);
     const gridLayer = L.geoJSON(grids, {
       style: { color: "#2c7fb8", weight: 1, fillOpacity: 0.08 },
-      onEachFeature: (f, layer) => layer.bindPopup(`网格 ${f.properties.name || ""}<br>编码 ${f.properties.code}`),
+      onEachFeature: (f, layer) => layer.bindPopup(
+        `网格 ${gridmapEscape(f.properties.name)}<br>编码 ${gridmapEscape(f.properties.code)}`),
     }).addTo(map);
     const communityLayer = L.geoJSON(communities, {
       style: { color: "#d95f0e", weight: 3, fill: false },
-      onEachFeature: (f, layer) => layer.bindTooltip(f.properties.name, { permanent: true, direction: "center",
+      onEachFeature: (f, layer) => layer.bindTooltip(gridmapEscape(f.properties.name), { permanent: true, direction: "center",
                                                                            className: "gridmap-label" }),
     }).addTo(map);
     L.control.layers(null, { "社区 communities": communityLayer, "网格 grids": gridLayer }).addTo(map);

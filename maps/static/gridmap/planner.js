@@ -11,23 +11,6 @@ const GRIDMAP_PLANNER_COLOURS = {
 const GRIDMAP_PLANNER_LABEL_ZOOM = 16;  // permanent code/household labels from this zoom on (they crowd below)
 const GRIDMAP_PLANNER_EDITS = ["merge", "split", "redraw", "balance", "undo", "publish"];
 
-class GridmapHttpError extends Error {
-  constructor(status, detail, body) {
-    super(detail);
-    this.status = status;
-    this.body = body;
-  }
-}
-
-function gridmapFormat(template, values) {
-  return String(template).replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
-}
-
-function gridmapEscape(value) {
-  return String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
-                                                     "'": "&#39;" })[c]);
-}
-
 function gridmapPlannerUser() {
   // No login on this page: the operation log records whatever name the planner stored (ASCII for the header).
   try {
@@ -37,16 +20,9 @@ function gridmapPlannerUser() {
   }
 }
 
-// fetch → parsed JSON; a non-2xx answer throws GridmapHttpError carrying the problem+json `detail`.
-async function gridmapPlannerRequest(url, options) {
-  const response = await fetch(url, Object.assign({ cache: "no-store" }, options || {}));
-  const type = response.headers.get("content-type") || "";
-  const body = type.includes("json") ? await response.json() : null;
-  if (!response.ok) {
-    const detail = (body && (body.detail || body.title)) || `HTTP ${response.status}`;
-    throw new GridmapHttpError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail), body);
-  }
-  return body;
+// Never from the browser's cache: after an edit (ours or another planner's) plans and grids are read afresh.
+function gridmapPlannerRequest(url, options) {
+  return gridmapRequest(url, Object.assign({ cache: "no-store" }, options || {}));
 }
 
 function gridmapPlannerEl(id) {
@@ -364,10 +340,6 @@ async function gridmapPlannerResolvePlan(state) {
   return current.id;
 }
 
-function gridmapSleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 // The plan at `atLeast` or newer. The API may answer an edit a moment before its transaction is visible to
 // the next request, so a read right after our own edit can still show the previous version: ask again.
 async function gridmapPlannerFetchPlan(state, atLeast) {
@@ -595,11 +567,7 @@ function gridmapPlannerBind(state) {
   });
   state.map.on("zoomend", () => gridmapPlannerBindLabels(state));
   // The language links keep the page's other parameters (plan, basemap).
-  for (const link of document.querySelectorAll("#gridmap-panel a[data-lang]")) {
-    const url = new URL(window.location.href);
-    url.searchParams.set("lang", link.dataset.lang);
-    link.href = url.toString();
-  }
+  gridmapLanguageLinks("#gridmap-panel a[data-lang]");
 }
 
 // Leaflet.draw's own tooltips are English; in Chinese the drawing hints follow the page.
@@ -627,7 +595,7 @@ async function gridmapPlanner(map) {
     maxNativeZoom: 18,
     minZoom: 13,
     interactive: false,
-  }).addTo(map);
+  });  // added once the view is set: tiles for the first view would be wasted and delay the plan's requests
   L.control.layers(null, {
     [t.layers.grids]: state.gridLayer,
     [t.layers.buildings]: buildings,
@@ -649,6 +617,7 @@ async function gridmapPlanner(map) {
     gridmapPlannerMessage(state, "error", [gridmapFormat(t.load_failed, { detail: error.message })]);
     state.panel.dataset.ready = "error";
   } finally {
+    buildings.addTo(map);
     gridmapPlannerControls(state);
   }
 }

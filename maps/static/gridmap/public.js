@@ -85,37 +85,12 @@ const GRIDMAP_COVERAGE_CLASSES = [
 ];
 const GRIDMAP_NO_DATA = "#bdbdbd";
 
-const GRIDMAP_ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
-// Names come from imported data: escaped wherever they go into HTML.
-function gridmapEscape(value) {
-  return String(value === null || value === undefined ? "" : value).replace(/[&<>"']/g, (c) => GRIDMAP_ENTITIES[c]);
-}
+// Public endpoints answer JSON; a failed load names its URL (several run side by side).
+const GRIDMAP_PUBLIC_REQUEST = { headers: { Accept: "application/json" }, nameUrl: true };
 
 // The walking speed the page was configured with, as a query suffix; otherwise the API's default applies.
 function gridmapSpeedParam() {
   return GRIDMAP_PAGE.speed ? `&speed=${GRIDMAP_PAGE.speed}` : "";
-}
-
-async function gridmapFetchJson(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
-  if (!response.ok) {
-    let detail = `HTTP ${response.status}`;
-    try { detail = (await response.json()).detail || detail; } catch (_) { /* not problem+json */ }
-    throw new Error(`${url}: ${detail}`);
-  }
-  return response.json();
-}
-
-// Every page of a paged GeoJSON collection (numberMatched / numberReturned).
-async function gridmapFetchPages(url, pageSize) {
-  const features = [];
-  for (let offset = 0; ; offset += pageSize) {
-    const page = await gridmapFetchJson(`${url}${url.includes("?") ? "&" : "?"}limit=${pageSize}&offset=${offset}`);
-    features.push(...page.features);
-    if (page.numberReturned < pageSize || features.length >= page.numberMatched) break;
-  }
-  return { type: "FeatureCollection", features };
 }
 
 function gridmapCategoryBadge(category, extraClass) {
@@ -134,7 +109,7 @@ function gridmapFacilityIcon(category) {
 }
 
 // A cluster keeps its category's colour, so a crowd of kindergartens still reads as kindergartens.
-function gridmapClusterIcon(category) {
+function gridmapFacilityClusterIcon(category) {
   return (cluster) => L.divIcon({
     className: "gridmap-facility-cluster",
     html: `<span class="gridmap-badge" style="background:${category.colour}">${cluster.getChildCount()}</span>`
@@ -189,8 +164,8 @@ async function gridmapShowCatchment(state, facilityId, minutes, note) {
   const request = ++state.catchmentRequest;  // a later press wins over a slower earlier answer
   note.textContent = t.catchmentLoading;
   try {
-    const feature = await gridmapFetchJson(
-      `/api/facilities/${facilityId}/catchment?minutes=${minutes}${gridmapSpeedParam()}`);
+    const feature = await gridmapRequest(
+      `/api/facilities/${facilityId}/catchment?minutes=${minutes}${gridmapSpeedParam()}`, GRIDMAP_PUBLIC_REQUEST);
     if (request !== state.catchmentRequest) return;
     state.catchment.clearLayers();  // one catchment at a time: replaced on each request
     if (!feature.geometry) {
@@ -219,7 +194,7 @@ function gridmapDrawFacilities(state, facilities) {
       maxClusterRadius: 28,
       disableClusteringAtZoom: 17,
       showCoverageOnHover: false,
-      iconCreateFunction: gridmapClusterIcon(category),
+      iconCreateFunction: gridmapFacilityClusterIcon(category),
     });
   }
   for (const feature of facilities.features) {
@@ -228,7 +203,7 @@ function gridmapDrawFacilities(state, facilities) {
     if (!category) {  // a category the registry no longer lists: still shown, under its code
       category = { code, name: code, tier: null, colour: "#555555", glyph: "?" };
       state.categories.set(code, category);
-      state.groups[code] = L.markerClusterGroup({ iconCreateFunction: gridmapClusterIcon(category) });
+      state.groups[code] = L.markerClusterGroup({ iconCreateFunction: gridmapFacilityClusterIcon(category) });
     }
     if (!feature.geometry) continue;
     const [lon, lat] = feature.geometry.coordinates;
@@ -266,8 +241,8 @@ function gridmapCoverageTooltip(state, name, row) {
 // one category, within the chosen minutes. A later choice wins over a slower earlier answer.
 async function gridmapLoadCoverage(state, category, minutes) {
   const request = ++state.coverageRequest;
-  const data = await gridmapFetchJson(`/api/coverage?level=community&category=${encodeURIComponent(category)}`
-    + `&minutes=${minutes}${gridmapSpeedParam()}`);
+  const data = await gridmapRequest(`/api/coverage?level=community&category=${encodeURIComponent(category)}`
+    + `&minutes=${minutes}${gridmapSpeedParam()}`, GRIDMAP_PUBLIC_REQUEST);
   if (request !== state.coverageRequest) return;
   const rows = new Map();
   for (const row of data.rows) {
@@ -388,7 +363,8 @@ async function gridmapReach(state, latlng) {
   box.innerHTML = `<div class="gridmap-reach-title">${t.reachTitle}</div><div>${t.reachLoading}</div>`;
   try {
     const lon = latlng.lng.toFixed(7), lat = latlng.lat.toFixed(7);
-    const answer = await gridmapFetchJson(`/api/reach?lon=${lon}&lat=${lat}${gridmapSpeedParam()}`);
+    const answer = await gridmapRequest(`/api/reach?lon=${lon}&lat=${lat}${gridmapSpeedParam()}`,
+                                        GRIDMAP_PUBLIC_REQUEST);
     if (request !== state.reachRequest) return;
     gridmapRenderReach(state, box, answer);
     box.dataset.ready = "true";
@@ -444,15 +420,6 @@ function gridmapRenderReach(state, box, answer) {
 
 // -- the page --------------------------------------------------------------------------------------------------
 
-function gridmapLanguageLinks() {
-  // Keep the other parameters (basemap, ...) when switching language.
-  for (const link of document.querySelectorAll(".gridmap-lang-link")) {
-    const params = new URLSearchParams(window.location.search);
-    params.set("lang", link.dataset.lang);
-    link.href = `?${params}`;
-  }
-}
-
 async function gridmapPublic(map) {
   const panel = document.getElementById("gridmap-panel");
   const status = document.getElementById("gridmap-status");
@@ -465,7 +432,7 @@ async function gridmapPublic(map) {
     communities: null, coverage: { category: "tier_complete", minutes: 15 }, coverageRequest: 0, legend: null,
     here: null, reachRequest: 0,
   };
-  gridmapLanguageLinks();
+  gridmapLanguageLinks(".gridmap-lang-link");  // keep the other parameters (basemap, ...) when switching language
   L.DomEvent.disableClickPropagation(panel);
   L.DomEvent.disableScrollPropagation(panel);
   // Catchments above the community shading, below the markers; never in the way of a click.
@@ -475,8 +442,8 @@ async function gridmapPublic(map) {
   state.catchment.addTo(map);
   try {
     const [facilities, communities] = await Promise.all([
-      gridmapFetchPages("/api/facilities", 1000),
-      gridmapFetchPages("/api/communities", 500),
+      gridmapFetchPages("/api/facilities", 1000, GRIDMAP_PUBLIC_REQUEST),
+      gridmapFetchPages("/api/communities", 500, GRIDMAP_PUBLIC_REQUEST),
     ]);
     state.communities = L.geoJSON(communities, {
       style: () => gridmapCommunityStyle(null),

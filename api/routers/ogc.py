@@ -1,0 +1,251 @@
+"""OGC API – Features and Tiles under /ogc, so QGIS, GDAL and other city systems read the live data.
+
+One router factory (`CollectionRouter`) serves every collection declared in gis/ogc_collections.py: adding
+a layer there is the only step. Every route answers JSON (GeoJSON for features) or, with ?f=html or a
+browser's Accept header, HTML. Everything here is public: only public fields are served.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from api.deps import SessionDep, SettingsDep
+from api.routers.tiles import tile_response
+from gis import ogc_documents as docs
+from gis import tiles
+from gis.downloads import FORMATS
+from gis.errors import BadParameter, NotFound
+from gis.ogc_collections import COLLECTIONS, Collection, ItemQuery, get_collection, parse_interval, parse_value
+from gis.ogc_crs import parse_bbox, parse_crs
+from gis.tile_matrix import check_matrix_set, check_tile, tile_matrix_set
+from maps import ogc_html
+
+PREFIX = "/ogc"
+_ITEM_PARAMS = {"bbox", "bbox-crs", "crs", "limit", "offset", "datetime", "f"}
+DEFAULT_LIMIT = 10
+
+Format = Annotated[str | None, Query(description="json (default) or html", pattern="^(json|html|geojson)$")]
+CrsQ = Annotated[str | None, Query(description="output CRS: CRS84 (default), EPSG 4326, 4490 or 3857 URI")]
+
+
+def _base(request: Request) -> tuple[str, str]:
+    root = str(request.base_url).rstrip("/")
+    return f"{root}{PREFIX}", root
+
+
+def _wants_html(request: Request, f: str | None) -> bool:
+    if f is not None:
+        return f == "html"
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "json" not in accept.split("text/html")[0]
+
+
+def _answer(
+    request: Request, f: str | None, document: dict[str, Any], media_type: str, kind: str, headers: dict[str, str]
+) -> Response:
+    if _wants_html(request, f):
+        return HTMLResponse(ogc_html.render(kind, document), headers=headers)
+    return JSONResponse(document, media_type=media_type, headers=headers)
+
+
+def _check_params(request: Request, allowed: set[str]) -> None:
+    """OGC API: an unknown query parameter is a 400, not silently ignored (a typo would return everything)."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise BadParameter(
+            f"unknown query parameter(s) {', '.join(unknown)}; this resource takes {', '.join(sorted(allowed))}",
+            where=unknown[0],
+        )
+
+
+def _downloads(request: Request, c: Collection) -> list[dict[str, Any]]:
+    """Enclosure links to whole-layer downloads (gis.downloads), for collections that are stored layers."""
+    if c.id == "catchments":
+        return []
+    root = str(request.base_url).rstrip("/")
+    return [
+        docs.link(f"{root}/api/{c.id}/download?format={key}", "enclosure", spec.media_type, f"download as {key}")
+        for key, spec in FORMATS.items()
+    ]
+
+
+class CollectionRouter:
+    """The routes of one collection: description, items, one item, queryables and (if it has them) tiles."""
+
+    def __init__(self, collection: Collection) -> None:
+        self.collection = collection
+        self.router = APIRouter(prefix=f"{PREFIX}/collections/{collection.id}", tags=["ogc"])
+        self._register()
+
+    def _register(self) -> None:
+        c = self.collection
+        filters = ", ".join(p.name for p in c.properties if p.queryable)
+        extra = {"plan"} if c.plan_scoped else set()
+        queryable = {p.name for p in c.properties if p.queryable}
+
+        @self.router.get("", summary=f"the {c.id} collection")
+        def describe(request: Request, session: SessionDep, f: Format = None) -> Response:
+            _check_params(request, {"f"})
+            base, _ = _base(request)
+            return _answer(
+                request, f, docs.collection(session, c, base, _downloads(request, c)), docs.JSON, "collection", {}
+            )
+
+        @self.router.get(
+            "/items",
+            summary=f"{c.id} features",
+            description=f"Filter by equality on a queryable: {filters}."
+            + (" Grids: ?plan=ID for a plan other than the published one." if c.plan_scoped else ""),
+        )
+        def items(
+            request: Request,
+            session: SessionDep,
+            settings: SettingsDep,
+            bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs axis order")] = None,
+            bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+            crs: CrsQ = None,
+            limit: Annotated[int, Query(ge=1, description="features per page (at most the server's maximum)")] = 10,
+            offset: Annotated[int, Query(ge=0)] = 0,
+            datetime: Annotated[str | None, Query(description="instant or interval start/end ('..' open)")] = None,
+            plan: Annotated[int | None, Query(description="grids only: a plan id")] = None,
+            f: Format = None,
+        ) -> Response:
+            _check_params(request, _ITEM_PARAMS | extra | queryable)
+            if datetime is not None and c.temporal is None:
+                raise BadParameter(f"datetime: the {c.id} collection has no time to filter on", where="datetime")
+            output = parse_crs(crs, where="crs")
+            query = ItemQuery(
+                bbox=parse_bbox(bbox, parse_crs(bbox_crs, where="bbox-crs")) if bbox is not None else None,
+                crs=output,
+                limit=min(limit, settings.page_limit_max),
+                offset=offset,
+                interval=parse_interval(datetime) if datetime is not None else None,
+                filters={
+                    name: parse_value(c.property(name), value)
+                    for name, value in request.query_params.items()
+                    if name in queryable
+                },
+                plan_id=plan,
+            )
+            base, _ = _base(request)
+            page = c.page(session, query, settings)
+            document = docs.items(page, c, base, query, dict(request.query_params))
+            headers = {"Content-Crs": output.content_crs}
+            return _answer(request, f, document, docs.GEOJSON, "items", headers)
+
+        @self.router.get("/items/{featureId}", summary=f"one {c.id} feature")
+        def item(
+            request: Request,
+            session: SessionDep,
+            settings: SettingsDep,
+            feature_id: Annotated[str, Path(alias="featureId")],
+            crs: CrsQ = None,
+            f: Format = None,
+        ) -> Response:
+            _check_params(request, {"crs", "f"})
+            output = parse_crs(crs, where="crs")
+            base, _ = _base(request)
+            document = docs.item(c.item(session, feature_id, output, settings), c, base, output)
+            return _answer(request, f, document, docs.GEOJSON, "item", {"Content-Crs": output.content_crs})
+
+        @self.router.get("/queryables", summary=f"what {c.id} items can be filtered by")
+        def queryables(request: Request, f: Format = None) -> Response:
+            _check_params(request, {"f"})
+            base, _ = _base(request)
+            return _answer(request, f, docs.queryables(c, base), docs.SCHEMA, "queryables", {})
+
+        if c.tiles:
+            self._register_tiles(c)
+
+    def _register_tiles(self, c: Collection) -> None:
+        layer = tiles.tile_layer(c.tiles or "")
+
+        @self.router.get("/tiles", summary=f"{c.id} vector tilesets")
+        def tilesets(request: Request, f: Format = None) -> Response:
+            base, _ = _base(request)
+            return _answer(request, f, docs.tilesets(c, base), docs.JSON, "tilesets", {})
+
+        @self.router.get("/tiles/{tileMatrixSetId}", summary=f"the {c.id} tileset")
+        def tileset(
+            request: Request, matrix_set: Annotated[str, Path(alias="tileMatrixSetId")], f: Format = None
+        ) -> Response:
+            check_matrix_set(matrix_set)
+            base, _ = _base(request)
+            return _answer(request, f, docs.tileset(c, base, layer.min_zoom), docs.JSON, "tileset", {})
+
+        @self.router.get(
+            "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+            response_class=Response,
+            summary=f"a {c.id} Mapbox vector tile",
+        )
+        def tile(
+            session: SessionDep,
+            matrix_set: Annotated[str, Path(alias="tileMatrixSetId")],
+            tile_matrix: Annotated[str, Path(alias="tileMatrix")],
+            row: Annotated[int, Path(alias="tileRow", ge=0)],
+            col: Annotated[int, Path(alias="tileCol", ge=0)],
+            plan: Annotated[int | None, Query(description="grids only: a plan id")] = None,
+            if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+        ) -> Response:
+            check_matrix_set(matrix_set)
+            z = check_tile(tile_matrix, row, col)
+            data = tiles.render_tile(session, layer, z, col, row, plan_id=plan)
+            return tile_response(data, if_none_match)
+
+
+router = APIRouter(prefix=PREFIX, tags=["ogc"])
+
+
+@router.get("", summary="OGC API landing page")
+@router.get("/", include_in_schema=False)
+def landing(request: Request, f: Format = None) -> Response:
+    _check_params(request, {"f"})
+    base, root = _base(request)
+    return _answer(request, f, docs.landing(base, root), docs.JSON, "landing", {})
+
+
+@router.get("/conformance", summary="the conformance classes this API implements")
+def conformance(request: Request, f: Format = None) -> Response:
+    _check_params(request, {"f"})
+    return _answer(request, f, docs.conformance(), docs.JSON, "conformance", {})
+
+
+@router.get("/collections", summary="every collection")
+def collections(request: Request, session: SessionDep, f: Format = None) -> Response:
+    _check_params(request, {"f"})
+    base, _ = _base(request)
+    downloads = {c.id: _downloads(request, c) for c in COLLECTIONS.values()}
+    return _answer(request, f, docs.collections(session, base, downloads), docs.JSON, "collections", {})
+
+
+@router.get("/tileMatrixSets", summary="the tiling schemes offered")
+def matrix_sets(request: Request, f: Format = None) -> Response:
+    _check_params(request, {"f"})
+    base, _ = _base(request)
+    return _answer(request, f, docs.tile_matrix_sets(base), docs.JSON, "tileMatrixSets", {})
+
+
+@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="a tile matrix set definition")
+def matrix_set(
+    request: Request, matrix_set_id: Annotated[str, Path(alias="tileMatrixSetId")], f: Format = None
+) -> Response:
+    check_matrix_set(matrix_set_id)
+    return _answer(request, f, tile_matrix_set(), docs.JSON, "tileMatrixSet", {})
+
+
+unknown = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+@unknown.get("/collections/{collectionId}")
+@unknown.get("/collections/{collectionId}/{rest:path}")
+def unknown_collection(collection_id: Annotated[str, Path(alias="collectionId")]) -> None:
+    get_collection(collection_id)  # raises NotFound listing the collections that exist
+    raise NotFound(f"the {collection_id} collection has no such resource", where="path")
+
+
+def routers() -> list[APIRouter]:
+    """The root routes, one router per collection, and last the answer for collections that do not exist."""
+    return [router, *(CollectionRouter(c).router for c in COLLECTIONS.values()), unknown]
