@@ -7,7 +7,7 @@ WEB := maps/web
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup system demo test bench lint serve clean
+.PHONY: setup system demo test bench loadtest lint serve clean
 
 setup: system $(VENV)/.installed $(WEB)/node_modules/.installed
 
@@ -54,6 +54,11 @@ bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
 	  echo "wrk is missing (apt-get install wrk): the /api/locate load benchmark will be skipped"
 	$(BIN)/python -m bench
+
+# 5,000 incident reports with retries and Idempotency-Keys while the server is SIGKILLed and restarted;
+# fails when an acknowledged report is lost or any report is stored twice.
+loadtest: setup
+	$(BIN)/python -m bench.loadtest
 
 lint: setup
 	$(BIN)/ruff check .

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
-from api import errors
+from api import errors, limits
 from api.routers import (
+    audit,
+    auth,
     coverage,
     downloads,
     health,
@@ -23,11 +26,14 @@ from api.routers import (
     plans,
     reach,
     tiles,
+    users,
+    workers,
 )
 from gis.cluster import plain_dsn
 from gis.coverage_runs import CoverageRunner, fail_abandoned
-from gis.db import database_url, make_engine, make_sessionmaker
+from gis.db import POOL_CONNECTIONS, database_url, make_engine, make_sessionmaker
 from gis.settings import Settings, get_settings
+from gis.tokens import signing_key
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -39,6 +45,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         own = engine is None
         app.state.engine = engine if engine is not None else make_engine(database_url(settings))
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        # Request sessions open at once (api.deps.session_slot): fewer than pooled connections, leaving two
+        # for /health and a background coverage run.
+        app.state.session_slots = anyio.Semaphore(POOL_CONNECTIONS - 2)
         # Hot read paths (locate) use async autocommit connections: one round trip, no thread hand-offs.
         app.state.read_pool = AsyncConnectionPool(
             plain_dsn(app.state.engine.url.render_as_string(hide_password=False)),
@@ -50,6 +59,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         await app.state.read_pool.open()
         with app.state.sessionmaker() as session, session.begin():
             fail_abandoned(session)  # runs of a server that died are failed, not "running" for ever
+            app.state.signing_key = signing_key(session, settings)  # shared by every process on this database
         app.state.coverage_runner = CoverageRunner(app.state.sessionmaker, settings)
         try:
             yield
@@ -67,6 +77,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     errors.install(app)
+    limits.install(app)  # body size (413) and anonymous incident reports per client (429)
     app.include_router(health.router)
     app.include_router(downloads.router)  # before routers whose /api/x/{id} would catch /download
     for router in layers.routers():
@@ -78,6 +89,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(coverage.router)
     app.include_router(tiles.router)
     app.include_router(reach.router)
+    app.include_router(audit.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(workers.router)
     for router in ogc.routers():
         app.include_router(router)
     pages.mount(app)

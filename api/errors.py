@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -10,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from gis.errors import GridmapError
+from gis.errors import GridmapError, Unauthorized
 
 log = logging.getLogger("gridmap.api")
 PROBLEM = "application/problem+json"
@@ -35,20 +36,65 @@ def _where(location: tuple[Any, ...]) -> str:
 
 async def _domain(request: Request, exc: GridmapError) -> JSONResponse:
     extra = {"where": exc.where} if exc.where else {}
-    return problem(request, exc.status, exc.title, exc.detail, **extra)
+    response = problem(request, exc.status, exc.title, exc.detail, **extra)
+    if isinstance(exc, Unauthorized):
+        # RFC 6750: say which scheme to use, and whether the token sent was the problem.
+        challenge = 'Bearer realm="gridmap"'
+        if exc.invalid_token:
+            challenge += ', error="invalid_token"'
+        response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+def _validation_error(error: dict[str, Any]) -> dict[str, str]:
+    location = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":
+        # FastAPI puts the character position where a field name would go: say it in words instead.
+        reason = (error.get("ctx") or {}).get("error", "malformed")
+        position = f" at character {location[1]}" if len(location) > 1 else ""
+        return {"where": "body", "message": f"not valid JSON{position}: {reason}"}
+    return {"where": _where(location), "message": error.get("msg", "invalid")}
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [{"where": _where(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]
+    errors = [_validation_error(e) for e in exc.errors()]
     detail = "; ".join(f"{e['where']}: {e['message']}" for e in errors)
     return problem(request, 422, "Invalid input", detail, errors=errors)
 
 
+_HTTP_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Content too large",
+    415: "Unsupported media type",
+    429: "Too many requests",
+}
+
+
+def _http_detail(request: Request, exc: HTTPException) -> tuple[str, dict[str, Any]]:
+    """Starlette's and FastAPI's own messages ("Not Found") name nothing: say what was asked for."""
+    detail = str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        return f"nothing at {request.url.path}", {}
+    if exc.status_code == 405 and detail == "Method Not Allowed":
+        # Not Starlette's Allow header: with one route per method it names only the first route's methods.
+        return f"{request.method} is not allowed on {request.url.path}", {"where": "method"}
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
+        return "body: the request body cannot be read (is it UTF-8 text in the declared Content-Type?)", {
+            "where": "body"
+        }
+    if exc.status_code == 413:
+        return detail, {"where": "body"}
+    return detail, {}
+
+
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-    title = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized", 403: "Forbidden"}.get(
-        exc.status_code, "HTTP error"
-    )
-    response = problem(request, exc.status_code, title, str(exc.detail))
+    title = _HTTP_TITLES.get(exc.status_code, "HTTP error")
+    detail, extra = _http_detail(request, exc)
+    response = problem(request, exc.status_code, title, detail, **extra)
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
     return response
@@ -64,3 +110,63 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)
+    _document_problems(app)
+
+
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "what is wrong, naming the field"},
+        "instance": {"type": "string"},
+        "where": {"type": "string", "description": "the parameter or field at fault"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"where": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+# Open311 routes answer their own errors in the spec's format, and FastAPI's validation errors as problems.
+_OPEN311_ERRORS = {"type": "array", "items": {"type": "object", "properties": {"code": {}, "description": {}}}}
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Say in the OpenAPI document what every error really is: problem+json, for any 4xx and 5xx.
+
+    FastAPI documents only its 422, as application/json with its own model; clients (and schemathesis)
+    reading the document should expect what the handlers above send.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        for path, item in document.get("paths", {}).items():
+            for operation in item.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                if path.startswith("/open311/"):
+                    content["application/json"] = {"schema": _OPEN311_ERRORS}
+                responses = operation["responses"]
+                responses.pop("422", None)
+                for code in ("4XX", "5XX"):
+                    responses.setdefault(code, {"description": "a problem (RFC 9457)", "content": content})
+        schemas = document["components"]["schemas"]
+        if "#/components/schemas/HTTPValidationError" not in json.dumps(document["paths"]):
+            schemas.pop("HTTPValidationError", None)  # replaced by Problem everywhere
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from gis import audit
 from gis.coverage import Progress, checked_categories, compute_coverage
 from gis.errors import GridmapError, NotFound
 from gis.settings import Settings
@@ -26,10 +27,14 @@ RUN_LOCK = 774_210_502  # advisory lock class: (RUN_LOCK, run id) is held while 
 
 def create_run(session: Session, *, categories: Iterable[str] | None, actor: str) -> int:
     cats = None if categories is None else checked_categories(categories)
-    return session.execute(
+    run_id = session.execute(
         text("INSERT INTO coverage_runs (categories, actor) VALUES (CAST(:c AS jsonb), :a) RETURNING id"),
         {"c": None if cats is None else _json(cats), "a": actor},
     ).scalar_one()
+    audit.record(
+        session, actor=actor, action="coverage.run", target=f"coverage_run:{run_id}", after={"categories": cats}
+    )
+    return run_id
 
 
 def run_now(session: Session, run_id: int, settings: Settings, progress: Progress | None = None) -> dict[str, Any]:

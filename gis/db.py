@@ -32,10 +32,21 @@ def database_url(settings: Settings) -> str:
     return EmbeddedCluster(settings).ensure_running().url()
 
 
+# Connections an engine's pool hands out at most (per process): the app keeps its request threads below this.
+POOL_SIZE, MAX_OVERFLOW = 5, 10
+POOL_CONNECTIONS = POOL_SIZE + MAX_OVERFLOW
+
+
 def make_engine(url: str) -> Engine:
     # JIT off: its compile time (~0.5 s) dwarfs our short aggregate queries whenever the planner misjudges
     # a join's size (seen on the coverage-by-community query over 50,000 buildings).
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"options": "-c jit=off"})
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        connect_args={"options": "-c jit=off"},
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -13,6 +13,24 @@ class GridmapError(Exception):
         self.where = where
 
 
+class Unauthorized(GridmapError):
+    """No credentials, or credentials that are not (or no longer) valid: sign in again."""
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str, *, where: str | None = None, invalid_token: bool = False) -> None:
+        super().__init__(detail, where=where)
+        self.invalid_token = invalid_token  # a token was sent but refused (RFC 6750 error="invalid_token")
+
+
+class Forbidden(GridmapError):
+    """Signed in, but this role may not do this."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(GridmapError):
     status = 404
     title = "Not found"

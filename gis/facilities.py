@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis import audit
 from gis.coordinates import point_to_wgs84
 from gis.coverage import checked_categories
 from gis.coverage_runs import create_run, run_now
@@ -40,6 +41,7 @@ def create_facility(session: Session, values: dict[str, Any], settings: Settings
                         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) RETURNING id"""),
         {**{f: values.get(f) for f in FIELDS}, "category": category, "lon": lon, "lat": lat},
     ).scalar_one()
+    audit.record(session, actor=actor, action="facility.create", target=f"facility:{facility_id}", after=values)
     return _recompute(session, facility_id, [category], settings, actor)
 
 
@@ -51,6 +53,8 @@ def update_facility(
     changes = {f: values[f] for f in FIELDS if f in values}
     if "category" in changes:
         changes["category"] = checked_categories([changes["category"] or ""])[0]
+    if "public" in changes and changes["public"] is None:  # the column is NOT NULL: null cannot mean "unknown"
+        raise InvalidInput("public: say true or false (null is not a value for it)", where="public")
     assignments = [f"{f} = :{f}" for f in changes]
     params: dict[str, Any] = {**changes, "id": facility_id}
     if "lon" in values or "lat" in values:
@@ -60,12 +64,19 @@ def update_facility(
         raise InvalidInput(f"nothing to change: give any of {', '.join((*FIELDS, 'lon', 'lat'))}", where="body")
     # Column names come from FIELDS, never from the request.
     session.execute(text(f"UPDATE facilities SET {', '.join(assignments)} WHERE id = :id"), params)
+    audit.record(
+        session, actor=actor, action="facility.update", target=f"facility:{facility_id}", before={"category": old},
+        after=values,
+    )  # fmt: skip
     return _recompute(session, facility_id, list(dict.fromkeys([old, changes.get("category", old)])), settings, actor)
 
 
 def delete_facility(session: Session, facility_id: int, settings: Settings, *, actor: str) -> FacilityChange:
     category = _category_of(session, facility_id)
     session.execute(text("DELETE FROM facilities WHERE id = :id"), {"id": facility_id})
+    audit.record(
+        session, actor=actor, action="facility.delete", target=f"facility:{facility_id}", before={"category": category}
+    )
     return _recompute(session, facility_id, [category], settings, actor)
 
 

@@ -22,7 +22,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis import dataset
+from gis import audit, dataset
 from gis.crs import STORAGE_CRS, check_area_of_use, check_lonlat
 from gis.db import quote_ident
 from gis.errors import FileRejected
@@ -79,10 +79,13 @@ def import_file(
     crs: str | None = None,
     progress: Progress | None = None,
     plan_name: str | None = None,
+    actor: str = "system",
 ) -> ImportReport:
     """Read `path` and import it as `layer` inside the caller's transaction."""
     frame = read_frame(path, crs)
-    return import_frame(session, layer, frame, source=Path(path).name, progress=progress, plan_name=plan_name)
+    return import_frame(
+        session, layer, frame, source=Path(path).name, progress=progress, plan_name=plan_name, actor=actor
+    )
 
 
 def import_frame(
@@ -93,6 +96,7 @@ def import_frame(
     source: str = "<frame>",
     progress: Progress | None = None,
     plan_name: str | None = None,
+    actor: str = "system",
 ) -> ImportReport:
     spec = get_layer(layer)
     report = ImportReport(layer=spec.name, source=source, source_crs=crs_label(frame.crs), read=len(frame))
@@ -119,6 +123,20 @@ def import_frame(
     report.imported = len(records)
     LINKERS.get(spec.name, lambda _s, _r: None)(session, report)
     report.rejected.sort(key=lambda p: p.row)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"import.{spec.name}",
+        target=f"layer:{spec.name}",
+        after={
+            "source": report.source,
+            "read": report.read,
+            "imported": report.imported,
+            "repaired": len(report.repaired),
+            "rejected": len(report.rejected),
+            "plan_id": report.plan_id,
+        },
+    )
     return report
 
 
@@ -132,6 +150,14 @@ def _checked_geometries(
     geoms = np.array(frame.geometry.to_numpy(), dtype=object)
     reject = _Rejector(report, rows, geoms)
     reject.first_time(shapely.is_missing(geoms) | shapely.is_empty(geoms), "no geometry")
+
+    # Before any repair or transformation: those are the costly steps a huge geometry would stall.
+    limit = get_settings().max_vertices
+    vertices = shapely.get_num_coordinates(geoms)
+    reject.where(
+        vertices > limit,
+        [f"{n} vertices, more than the limit of {limit} (GRIDMAP_MAX_VERTICES)" for n in vertices[vertices > limit]],
+    )
 
     present = ~shapely.is_missing(geoms)
     coords, owner = shapely.get_coordinates(geoms[present], return_index=True)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis import audit
 from gis.addresses import resolve_address
 from gis.coordinates import point_to_wgs84
 from gis.errors import InvalidInput, NotFound
@@ -70,6 +71,14 @@ def _log(
     note: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=f"incident.{action}",
+        target=f"incident:{incident_id}",
+        before={"status": before} if before else None,
+        after={"status": after, "note": note, **(details or {})},
+    )
     session.execute(
         text("""INSERT INTO incident_events (incident_id, actor, action, from_status, to_status, note, details)
                 VALUES (:id, :actor, :action, :before, :after, :note, CAST(:details AS jsonb))"""),
@@ -111,13 +120,18 @@ def report(
     idempotency_key: str | None = None,
     actor: str = "public",
 ) -> tuple[dict[str, Any], bool]:
-    """Create an incident (or return the one this idempotency key already made); returns (incident, created)."""
+    """Create an incident (or return the one this idempotency key already made); returns (incident, created).
+
+    Exactly once per key, also under concurrent retries: a request that misses the first lookup because
+    the key's row is not committed yet waits on the unique index in the INSERT, then returns that row."""
+    if not (idempotency_key or "").strip():
+        # An empty header is no key: stored as '' it would answer every later empty-key report with the
+        # first one (someone else's incident) and store nothing.
+        idempotency_key = None
     if idempotency_key:
-        existing = session.execute(
-            text("SELECT id FROM incidents WHERE idempotency_key = :k"), {"k": idempotency_key}
-        ).scalar_one_or_none()
+        existing = _by_key(session, idempotency_key)
         if existing is not None:
-            return get_incident(session, existing, settings=settings), False
+            return _answer(session, existing, settings), False
     kind = _category(category)
     lon, lat, address = place.resolve(session)
     assignment = _assignment(session, lon, lat, settings)
@@ -149,16 +163,36 @@ def report(
             **{k: v for k, v in assignment.items() if k != "located"},
         },
     ).scalar_one_or_none()
-    if incident_id is None:  # a concurrent retry with the same key won the race
-        existing = session.execute(
-            text("SELECT id FROM incidents WHERE idempotency_key = :k"), {"k": idempotency_key}
-        ).scalar_one()
-        return get_incident(session, existing, settings=settings), False
+    if incident_id is None:
+        # A concurrent request with this key inserted first: ON CONFLICT waited until it committed (had it
+        # rolled back, our row would have gone in), and under READ COMMITTED this next statement sees it.
+        return _answer(session, _by_key(session, idempotency_key), settings), False
     _log(session, incident_id, actor, "report", None, "reported", details={"channel": channel})
+    return _answer(session, incident_id, settings, workers=assignment["located"]["workers"]), True
+
+
+def _by_key(session: Session, key: str) -> int | None:
+    return session.execute(text("SELECT id FROM incidents WHERE idempotency_key = :k"), {"k": key}).scalar_one_or_none()
+
+
+def _answer(
+    session: Session, incident_id: int, settings: Settings, workers: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The answer to a report, shaped the same for a replay as for the first request: a client retrying
+    after a lost response must find the fields it would have read in the original."""
     incident = get_incident(session, incident_id, settings=settings)
     incident["possible_duplicates"] = possible_duplicates(session, incident_id, settings)
-    incident["workers"] = assignment["located"]["workers"]
-    return incident, True
+    if workers is None:  # the workers of the grid it was assigned to, as locating it then answered
+        workers = session.execute(
+            text("""SELECT COALESCE(json_agg(json_build_object('id', u.id, 'name', COALESCE(u.display_name,
+                           u.username)) ORDER BY u.id), '[]'::json)
+                    FROM incidents i JOIN grids g ON g.id = i.grid_id
+                    JOIN grid_workers w ON w.grid_lineage = g.lineage JOIN users u ON u.id = w.user_id
+                    WHERE i.id = :id"""),
+            {"id": incident_id},
+        ).scalar_one()
+    incident["workers"] = workers
+    return incident
 
 
 def possible_duplicates(session: Session, incident_id: int, settings: Settings) -> list[dict[str, Any]]:
@@ -292,9 +326,18 @@ def _public(row: Any) -> dict[str, Any]:
     return incident
 
 
-def get_incident(session: Session, incident_id: int, *, settings: Settings | None = None) -> dict[str, Any]:
-    """One incident with its history (no reporter contact)."""
-    row = session.execute(text(f"SELECT {PUBLIC_COLUMNS} {FROM_JOINS} WHERE i.id = :id"), {"id": incident_id}).first()
+def _columns(contact: bool) -> str:
+    # The contact is read only for callers that may show it (gis.privacy decides who).
+    return PUBLIC_COLUMNS + (", i.reporter_contact" if contact else "")
+
+
+def get_incident(
+    session: Session, incident_id: int, *, settings: Settings | None = None, contact: bool = False
+) -> dict[str, Any]:
+    """One incident with its history (the reporter's contact only with `contact`)."""
+    row = session.execute(
+        text(f"SELECT {_columns(contact)} {FROM_JOINS} WHERE i.id = :id"), {"id": incident_id}
+    ).first()
     if row is None:
         raise NotFound(f"incident {incident_id} does not exist", where="id")
     incident = _public(row)
@@ -320,6 +363,7 @@ class IncidentFilter:
     bbox: tuple[float, float, float, float] | None = None
     since: datetime | None = None
     until: datetime | None = None
+    worker_id: int | None = None  # only incidents in this grid worker's grids (by lineage)
 
     def where(self) -> tuple[str, dict[str, Any]]:
         clauses, params = ["true"], {}
@@ -345,16 +389,23 @@ class IncidentFilter:
         if self.until is not None:
             clauses.append("i.reported_at < :until")
             params["until"] = self.until
+        if self.worker_id is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM grid_workers w WHERE w.user_id = :worker_id AND w.grid_lineage = g.lineage)"
+            )
+            params["worker_id"] = self.worker_id
         return " AND ".join(clauses), params
 
 
-def list_incidents(session: Session, where: IncidentFilter, *, limit: int, offset: int) -> dict[str, Any]:
-    """A page of incidents as GeoJSON, newest first, with numberMatched."""
+def list_incidents(
+    session: Session, where: IncidentFilter, *, limit: int, offset: int, contact: bool = False
+) -> dict[str, Any]:
+    """A page of incidents as GeoJSON, newest first, with numberMatched (contacts only with `contact`)."""
     clause, params = where.where()
     matched = session.execute(text(f"SELECT count(*) {FROM_JOINS} WHERE {clause}"), params).scalar_one()
     rows = session.execute(
         text(
-            f"SELECT {PUBLIC_COLUMNS} {FROM_JOINS} WHERE {clause} ORDER BY i.reported_at DESC, i.id DESC "
+            f"SELECT {_columns(contact)} {FROM_JOINS} WHERE {clause} ORDER BY i.reported_at DESC, i.id DESC "
             "LIMIT :limit OFFSET :offset"
         ),
         params | {"limit": limit, "offset": offset},

@@ -319,8 +319,46 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(Text)  # personal data: never on public endpoints
-    password_hash: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2; NULL: cannot sign in with a password
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiToken(Base):
+    """A long-lived token for an integration, acting as its user; only its sha256 is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the token's first characters, to recognise it in lists
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WorkerCheckin(Base):
+    """A grid worker's location check-in, located in the plan current at the time."""
+
+    __tablename__ = "worker_checkins"
+    __table_args__ = (
+        gist("worker_checkins", "location"),
+        Index("ix_worker_checkins_user_at", "user_id", "at"),
+        CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name="checkin_accuracy_non_negative"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("grid_plans.id", ondelete="SET NULL"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"), index=True)
+    location_status: Mapped[str | None] = mapped_column(String(8))  # inside | snapped | outside
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    own_grid: Mapped[bool] = mapped_column(Boolean)  # the grid is one of the worker's
+    location = mapped_column(geometry("POINT"), nullable=False)
 
 
 class GridWorker(Base):

@@ -56,7 +56,7 @@ class ItemQuery:
 @dataclass(frozen=True)
 class Page:
     features: list[dict[str, Any]]
-    matched: int
+    matched: int | None  # None: not counted (computing every match would cost too much)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class Collection(ABC):
     temporal: str | None = None  # the property `datetime` filters on
     tiles: str | None = None  # the gis.tiles layer serving this collection as vector tiles
     plan_scoped: bool = False  # grids: one plan, the published one unless ?plan=
+    max_limit: int | None = None  # features per page, when lower than GRIDMAP_PAGE_LIMIT_MAX (computed ones)
 
     def property(self, name: str) -> Property:
         for p in self.properties:
@@ -211,12 +212,18 @@ class CatchmentCollection(Collection):
             return Page(_in_crs(session, found, query.crs), len(rows))
         envelope, box = query.bbox.sql()
         area = shapely.from_wkb(bytes(session.execute(text(f"SELECT ST_AsBinary({envelope})"), box).scalar_one()))
-        found = []
+        # Only a computed catchment tells whether it reaches the box: compute no more than this page needs
+        # (and one more, to know whether a next page exists), so a request costs offset + limit catchments.
+        found, wanted, remaining = [], query.offset + query.limit + 1, len(rows)
         for facility_id, minutes in rows:
+            remaining -= 1
             feature = self._compute(session, facility_id, minutes, settings)
             if feature["geometry"] and shapely.intersects(shapely.geometry.shape(feature["geometry"]), area):
                 found.append(feature)
-        return Page(_in_crs(session, found[query.offset : query.offset + query.limit], query.crs), len(found))
+                if len(found) == wanted:
+                    break
+        matched = len(found) if remaining == 0 else None
+        return Page(_in_crs(session, found[query.offset : query.offset + query.limit], query.crs), matched)
 
     def item(self, session: Session, fid: str, crs: OgcCrs, settings: Settings) -> dict[str, Any]:
         facility, _, minutes = fid.partition("-")
@@ -379,6 +386,7 @@ COLLECTIONS: dict[str, Collection] = {
                 "walking network on request; for display — coverage figures come from network distances."
             ),
             geometry_type="Geometry",  # a Polygon, or a MultiPolygon where reached streets part
+            max_limit=20,  # each catchment is a shortest-path search (~0.1 s): keep a page to seconds
             properties=(
                 Property("facility_id", "integer", ""),
                 Property("category", "string", ""),

@@ -145,17 +145,21 @@ def items(page: Page, c: Collection, base: str, query: ItemQuery, params: dict[s
     href = f"{base}/collections/{c.id}/items"
     links = _self_links(href, GEOJSON, params)
     kept = {k: v for k, v in params.items() if k not in ("offset", "f")} | {"limit": str(query.limit)}
-    if query.offset + len(page.features) < page.matched:
+    more = (
+        len(page.features) == query.limit if page.matched is None else query.offset + len(page.features) < page.matched
+    )
+    if more:
         after = urlencode(kept | {"offset": str(query.offset + query.limit), "f": "json"})
         links.append(link(f"{href}?{after}", "next", GEOJSON, "next page"))
     if query.offset > 0:
         before = urlencode(kept | {"offset": str(max(query.offset - query.limit, 0)), "f": "json"})
         links.append(link(f"{href}?{before}", "prev", GEOJSON, "previous page"))
     links.append(link(f"{base}/collections/{c.id}", "collection", JSON, c.title))
+    counted = {} if page.matched is None else {"numberMatched": page.matched}  # optional in OGC API – Features
     return {
         "type": "FeatureCollection",
         "timeStamp": now_utc(),
-        "numberMatched": page.matched,
+        **counted,
         "numberReturned": len(page.features),
         "features": page.features,
         "links": links,

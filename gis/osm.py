@@ -40,7 +40,9 @@ POI_KEYS = ("amenity", "leisure", "shop", "social_facility")
 PLACEHOLDER = {"district": "000000", "street": "000000000", "community": "000000000001"}
 
 
-def import_osm(session: Session, path: str | Path, *, progress: Progress | None = None) -> list[ImportReport]:
+def import_osm(
+    session: Session, path: str | Path, *, progress: Progress | None = None, actor: str = "system"
+) -> list[ImportReport]:
     """Import buildings, walking network and facilities from `path` inside the caller's transaction."""
     import pyrosm  # heavy; only the OSM import needs it
 
@@ -59,9 +61,15 @@ def import_osm(session: Session, path: str | Path, *, progress: Progress | None 
     # OSM marks every junction with a shared node: a crossing without one is a bridge or a tunnel.
     dataset.set_meta(session, CROSSINGS_KEY, "false")
     reports = [
-        import_frame(session, "buildings", _buildings(buildings), source=f"{path.name} buildings", progress=progress),
-        import_frame(session, "network", _network(network), source=f"{path.name} walking network", progress=progress),
-        import_frame(session, "facilities", _facilities(pois), source=f"{path.name} amenities", progress=progress),
+        import_frame(
+            session, "buildings", _buildings(buildings), source=f"{path.name} buildings", progress=progress, actor=actor
+        ),
+        import_frame(
+            session, "network", _network(network), source=f"{path.name} walking network", progress=progress, actor=actor
+        ),
+        import_frame(
+            session, "facilities", _facilities(pois), source=f"{path.name} amenities", progress=progress, actor=actor
+        ),
     ]
     if _ensure_community(session, path.stem.split(".")[0]):
         reports[0].notes.append("the extract has no community boundaries: created one community covering the data")

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis import audit
 from gis.assignment import Change, apply_change, copy_assignments
 from gis.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from gis.features import current_plan_id
@@ -173,6 +174,14 @@ def _log(
     session: Session, plan_id: int, kind: str, actor: str, payload: dict[str, Any], inverse: Change, *, version: int
 ) -> int:
     session.execute(text("UPDATE grid_plans SET version = :v WHERE id = :plan"), {"v": version, "plan": plan_id})
+    audit.record(
+        session,
+        actor=actor,
+        action=f"plan.{kind}",
+        target=f"plan:{plan_id}",
+        before={"version": version - 1} if version > 1 else None,
+        after={"version": version, **payload},  # the edit's parameters and its result (grids made/changed)
+    )
     return session.execute(
         text("""INSERT INTO plan_operations (plan_id, seq, kind, actor, payload, inverse, version_after)
                 SELECT :plan, COALESCE(max(seq), 0) + 1, :kind, :actor, CAST(:payload AS jsonb),

@@ -45,6 +45,20 @@ class Settings(BaseSettings):
     page_limit_default: int = 100
     page_limit_max: int = 10_000
 
+    # Limits (api/limits.py): request bodies, vertices per incoming geometry, and anonymous incident
+    # reports per client IP and minute (0 = unlimited; the window is kept per server process).
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_vertices: int = Field(default=100_000, ge=4)
+    anonymous_submissions_per_minute: int = Field(default=30, ge=0)
+    sign_in_attempts_per_minute: int = Field(default=10, ge=0)  # per client IP; 0 = unlimited
+
+    # Sign-in: the key signing access tokens (HS256); when unset one is generated once and kept in the
+    # database's `meta` table, so every server process on that database accepts the same tokens.
+    secret_key: str | None = Field(default=None, repr=False)
+    token_ttl_minutes: int = Field(default=480, ge=1)
+    # `gridmap demo` creates the `admin` account with this password (generated and printed once when unset).
+    admin_password: str | None = Field(default=None, repr=False)
+
 
 @lru_cache
 def get_settings() -> Settings:

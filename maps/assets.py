@@ -8,9 +8,11 @@ the operator configures).
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import folium
 from branca.element import MacroElement
@@ -136,3 +138,44 @@ def offline_map(*, plugins: tuple[str, ...] = (), base: Basemap | None = None, *
     if base.url:
         fmap.add_child(_AddBasemap(base))
     return fmap
+
+
+def render_page(
+    fmap: folium.Map,
+    *,
+    title: str,
+    script: str,
+    entry: str,
+    config: dict[str, Any] | None = None,
+    stylesheet: str | None = None,
+    body: tuple[str, ...] = (),
+) -> str:
+    """The page's HTML: head (viewport, title, the page's config, stylesheet and script from the app), the
+    `body` elements (panels, forms), and the call `entry(map)` once the map exists."""
+    root = fmap.get_root()
+    root.header.add_child(folium.Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
+    root.header.add_child(folium.Element(f"<title>gridmap · {html.escape(title)}</title>"))
+    # No favicon request: the app serves none, and a 404 would be a console error.
+    root.header.add_child(folium.Element('<link rel="icon" href="data:,">'))
+    if config is not None:
+        # "</" would end the inline script early; labels and category names come from editable files.
+        payload = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+        root.header.add_child(folium.Element(f"<script>const GRIDMAP_PAGE = {payload};</script>"))
+    if stylesheet:  # after Leaflet's, the plugins' and gridmap.css, so the page's own rules win
+        fmap.default_css.append(("gridmap_page_css", f"{STATIC_URL}/gridmap/{stylesheet}"))
+    root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/gridmap/{script}"))
+    for element in body:
+        root.html.add_child(folium.Element(element))
+    fmap.add_child(PageScript(entry))
+    return root.render()
+
+
+def lang_switch(lang: str) -> str:
+    """中文 / English: the current language in bold, the other a link (the page script keeps other parameters)."""
+    links = []
+    for code, label in (("zh", "中文"), ("en", "English")):
+        if code == lang:
+            links.append(f"<b>{label}</b>")
+        else:
+            links.append(f'<a class="gridmap-lang-link" href="?lang={code}" data-lang="{code}">{label}</a>')
+    return f'<span class="gridmap-lang">{" / ".join(links)}</span>'

@@ -9,14 +9,12 @@ The HTML carries only labels and settings (GRIDMAP_PAGE); incidents are fetched 
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
-
-import folium
 
 from gis.registry import incident_categories
 from gis.workflow import STATES, TRANSITIONS
-from maps.assets import STATIC_URL, Basemap, PageScript, offline_map
+from maps.assets import Basemap, offline_map, render_page
+from maps.login import login_form, user_badge
 
 # Red is kept for overdue incidents, so no status colour is red-ish.
 STATUS_COLORS = {
@@ -80,6 +78,7 @@ TEXT = {
         "switch": "English",
         "category": "类别",
         "description": "描述",
+        "contact": "联系方式",
         "address": "地址",
         "channel": "渠道",
         "department": "责任部门",
@@ -120,6 +119,7 @@ TEXT = {
         "switch": "中文",
         "category": "Category",
         "description": "Description",
+        "contact": "Reporter's contact",
         "address": "Address",
         "channel": "Channel",
         "department": "Department",
@@ -170,7 +170,6 @@ def page_config(lang: str) -> dict[str, Any]:
             code: {"zh": c.name_zh, "en": c.name_en, "department": c.department}
             for code, c in incident_categories().items()
         },
-        "user": "dispatcher",
         "pageSize": 1000,
         "maxIncidents": MAX_INCIDENTS,
     }
@@ -197,6 +196,7 @@ def _panel(lang: str) -> str:
     <strong>{html.escape(t["title"])}</strong>
     <a id="gridmap-lang" class="gridmap-lang" href="?lang={other}" hreflang="{other}">{html.escape(t["switch"])}</a>
   </div>
+  {user_badge(lang)}
   <div id="gridmap-dispatch-status" class="gridmap-dispatch-status">{html.escape(t["loading"])}</div>
   <form id="gridmap-dispatch-filters" class="gridmap-dispatch-filters">
     <label>{html.escape(t["status"])}
@@ -223,15 +223,12 @@ def dispatch_page(center: tuple[float, float], *, base: Basemap, lang: str = "zh
         maxZoom=19,
         control_scale=True,
     )
-    root = fmap.get_root()
-    title = html.escape(f"gridmap · {TEXT[lang]['title']}")
-    # "</" would end the inline script early; category names come from an editable TOML file.
-    config = json.dumps(page_config(lang), ensure_ascii=False).replace("</", "<\\/")
-    root.header.add_child(folium.Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
-    root.header.add_child(folium.Element(f"<title>{title}</title>"))
-    root.header.add_child(folium.Element(f"<script>const GRIDMAP_PAGE = {config};</script>"))
-    root.header.add_child(folium.CssLink(f"{STATIC_URL}/gridmap/dispatch.css"))
-    root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/gridmap/dispatch.js"))
-    root.html.add_child(folium.Element(_panel(lang)))
-    fmap.add_child(PageScript("gridmapDispatch"))
-    return root.render()
+    return render_page(
+        fmap,
+        title=TEXT[lang]["title"],
+        script="dispatch.js",
+        entry="gridmapDispatch",
+        config=page_config(lang),
+        stylesheet="dispatch.css",
+        body=(_panel(lang), login_form(lang, TEXT[lang]["title"])),
+    )

@@ -5,18 +5,16 @@ Layers are fetched page by page from the read API in the browser, never embedded
 
 from __future__ import annotations
 
-import folium
-
-from maps.assets import STATIC_URL, PageScript, offline_map
+from maps.assets import offline_map, render_page
 
 
 def overview_page(center: tuple[float, float], zoom: int = 15) -> str:
     """HTML of the overview map centred on (lat, lon)."""
     fmap = offline_map(location=list(center), zoom_start=zoom, control_scale=True)
-    root = fmap.get_root()
-    root.header.add_child(folium.Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
-    root.header.add_child(folium.Element("<title>gridmap · 网格总览</title>"))
-    root.html.add_child(folium.Element('<div id="gridmap-panel" class="gridmap-panel">网格总览 · 加载中…</div>'))
-    root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/gridmap/overview.js"))
-    fmap.add_child(PageScript("gridmapOverview"))
-    return root.render()
+    return render_page(
+        fmap,
+        title="网格总览",
+        script="overview.js",
+        entry="gridmapOverview",
+        body=('<div id="gridmap-panel" class="gridmap-panel">网格总览 · 加载中…</div>',),
+    )

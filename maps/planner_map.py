@@ -10,12 +10,10 @@ buildings come as vector tiles from /tiles/buildings.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
-import folium
-
-from maps.assets import STATIC_URL, Basemap, PageScript, offline_map
+from maps.assets import Basemap, lang_switch, offline_map, render_page
+from maps.login import login_form, user_badge
 
 DEFAULT_BAND = (300, 500)  # households per grid when the plan sets no band (DOMAIN.md)
 
@@ -190,17 +188,6 @@ def page_config(plan_id: int | None, lang: str) -> dict[str, Any]:
     return {"plan": plan_id, "lang": lang, "band": list(DEFAULT_BAND), "labels": LABELS[lang]}
 
 
-def _lang_switch(lang: str) -> str:
-    """中文 / English: the current language in bold, the other a link (planner.js keeps the other parameters)."""
-    links = []
-    for code, label in (("zh", "中文"), ("en", "English")):
-        if code == lang:
-            links.append(f"<b>{label}</b>")
-        else:
-            links.append(f'<a class="gridmap-lang-link" href="?lang={code}" data-lang="{code}">{label}</a>')
-    return f'<span class="gridmap-lang">{" / ".join(links)}</span>'
-
-
 def _panel(lang: str) -> str:
     """The panel's skeleton: every control exists (disabled) from the start, planner.js fills and enables it."""
     t = {k: html.escape(v) for k, v in LABELS[lang].items() if isinstance(v, str)}
@@ -211,7 +198,8 @@ def _panel(lang: str) -> str:
 
     return f"""
 <div id="gridmap-panel" class="gridmap-panel gridmap-planner" data-busy="false" aria-live="polite">
-  <div class="gp-head"><b>{t["title"]}</b>{_lang_switch(lang)}</div>
+  <div class="gp-head"><b>{t["title"]}</b>{lang_switch(lang)}</div>
+  {user_badge(lang)}
   <div id="gridmap-planner-plan" class="gp-plan">{t["loading"]}</div>
   <div id="gridmap-planner-summary" class="gp-summary"></div>
   <div id="gridmap-planner-legend" class="gp-legend"></div>
@@ -252,17 +240,12 @@ def planner_page(
     fmap = offline_map(
         plugins=("draw", "vectorgrid"), base=base, location=list(center), zoom_start=15, control_scale=True
     )
-    root = fmap.get_root()
-    title = html.escape(LABELS[lang]["title"])
-    # "</" escaped: the JSON sits inside a <script> element.
-    config = json.dumps(page_config(plan_id, lang), ensure_ascii=False).replace("</", "<\\/")
-    root.header.add_child(folium.Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
-    root.header.add_child(folium.Element(f"<title>gridmap · {title}</title>"))
-    # No favicon request: the app serves none, and a 404 would be a console error.
-    root.header.add_child(folium.Element('<link rel="icon" href="data:,">'))
-    root.header.add_child(folium.CssLink(f"{STATIC_URL}/gridmap/planner.css"))
-    root.header.add_child(folium.Element(f"<script>const GRIDMAP_PAGE = {config};</script>"))
-    root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/gridmap/planner.js"))
-    root.html.add_child(folium.Element(_panel(lang)))
-    fmap.add_child(PageScript("gridmapPlanner"))
-    return root.render()
+    return render_page(
+        fmap,
+        title=LABELS[lang]["title"],
+        script="planner.js",
+        entry="gridmapPlanner",
+        config=page_config(plan_id, lang),
+        stylesheet="planner.css",
+        body=(_panel(lang), login_form(lang, LABELS[lang]["title"])),
+    )

@@ -9,13 +9,10 @@ fetched in the browser (maps/static/gridmap/public.js) from public endpoints tha
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
-import folium
-
 from gis.registry import facility_registry
-from maps.assets import STATIC_URL, Basemap, PageScript, offline_map
+from maps.assets import Basemap, lang_switch, offline_map, render_page
 
 # Per category: marker colour, a Chinese glyph (zh) and a letter code (en). Drawn as CSS circles, so the
 # page downloads no icon images or fonts. Hues group by tier: blues 15 min, greens 10 min, warm 5 min.
@@ -68,17 +65,6 @@ def page_config(lang: str, speed_mps: float | None = None) -> dict[str, Any]:
     return {"lang": lang, "speed": speed_mps, "categories": categories, "tiers": tiers}
 
 
-def _lang_switch(lang: str) -> str:
-    """中文 / English: the current language in bold, the other a link (public.js keeps the other parameters)."""
-    links = []
-    for code, label in (("zh", "中文"), ("en", "English")):
-        if code == lang:
-            links.append(f"<b>{label}</b>")
-        else:
-            links.append(f'<a class="gridmap-lang-link" href="?lang={code}" data-lang="{code}">{label}</a>')
-    return f'<span class="gridmap-lang">{" / ".join(links)}</span>'
-
-
 def public_page(
     center: tuple[float, float], *, base: Basemap, lang: str = "zh", speed_mps: float | None = None, **_: object
 ) -> str:
@@ -94,24 +80,21 @@ def public_page(
         maxZoom=19,
         control_scale=True,
     )
-    # After Leaflet's, the plugins' and gridmap.css, so the page's own rules win.
-    fmap.default_css.append(("gridmap_public_css", f"{STATIC_URL}/gridmap/public.css"))
-    root = fmap.get_root()
     title = html.escape(TITLES[lang])
-    config = json.dumps(page_config(lang, speed_mps), ensure_ascii=False).replace("</", "<\\/")
-    root.header.add_child(folium.Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
-    root.header.add_child(folium.Element(f"<title>gridmap · {title}</title>"))
-    root.header.add_child(folium.Element(f"<script>const GRIDMAP_PAGE = {config};</script>"))
-    root.header.add_child(folium.JavascriptLink(f"{STATIC_URL}/gridmap/public.js"))
-    root.html.add_child(
-        folium.Element(
-            '<div id="gridmap-panel" class="gridmap-panel gridmap-public-panel">'
-            f'<div class="gridmap-public-head"><b>{title}</b>{_lang_switch(lang)}</div>'
-            f'<div id="gridmap-status" class="gridmap-status">{LOADING[lang]}</div>'
-            '<div id="gridmap-coverage-control" class="gridmap-coverage-control"></div>'
-            '<div id="gridmap-reach" class="gridmap-reach"></div>'
-            "</div>"
-        )
+    panel = (
+        '<div id="gridmap-panel" class="gridmap-panel gridmap-public-panel">'
+        f'<div class="gridmap-public-head"><b>{title}</b>{lang_switch(lang)}</div>'
+        f'<div id="gridmap-status" class="gridmap-status">{LOADING[lang]}</div>'
+        '<div id="gridmap-coverage-control" class="gridmap-coverage-control"></div>'
+        '<div id="gridmap-reach" class="gridmap-reach"></div>'
+        "</div>"
     )
-    fmap.add_child(PageScript("gridmapPublic"))
-    return root.render()
+    return render_page(
+        fmap,
+        title=TITLES[lang],
+        script="public.js",
+        entry="gridmapPublic",
+        config=page_config(lang, speed_mps),
+        stylesheet="public.css",
+        body=(panel,),
+    )

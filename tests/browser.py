@@ -7,6 +7,7 @@ screenshot in artifacts/.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -73,8 +74,14 @@ def launch() -> Iterator[Browser]:
             browser.close()
 
 
-def browsing(browser: Browser, base_url: str, name: str) -> Iterator[Browsing]:
+def browsing(browser: Browser, base_url: str, name: str, signed_in: dict | None = None) -> Iterator[Browsing]:
+    """`signed_in`: a POST /api/auth/token answer to pre-seed, as the page's own sign-in form would store it."""
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    if signed_in is not None:
+        context.add_init_script(
+            f"window.sessionStorage.setItem('gridmap.token', {json.dumps(signed_in['access_token'])});"
+            f"window.sessionStorage.setItem('gridmap.user', {json.dumps(json.dumps(signed_in['user']))});"
+        )
     page = context.new_page()
     session = Browsing(page, base_url)
 

@@ -4,16 +4,23 @@ The empty test database is recreated and migrated once per session; the demo dat
 with the demo district (units built). Each test runs inside a transaction that is rolled back, so tests
 never see each other's data. When PostGIS cannot be reached the whole run stops with the reason —
 database tests are never skipped.
+
+Clients are signed in as an admin unless a test says otherwise: `client.as_role("dispatcher")` (or the
+`as_role` fixture) gives the headers of a user of any role, `client.anonymous` a client without a token.
+Browser pages start signed in as the live server's admin (sessionStorage pre-seeded); `web_signed_out` starts
+at the sign-in form, and `live_headers(role)` gives API headers against the live server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cached_property
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -24,7 +31,12 @@ from gis.db import check_postgis, database_url, make_engine, transaction, upgrad
 from gis.demo import load_demo
 from gis.errors import DatabaseUnavailable
 from gis.settings import Settings, get_settings
+from gis.users import create_user
 from tests import browser
+from tests.accounts import headers_for
+
+# Every role of the live server's database (browser tests) signs in with this password.
+LIVE_PASSWORD = "browser-test-password"
 
 
 def fresh_database(settings: Settings, suffix: str) -> Engine:
@@ -56,9 +68,26 @@ def rolled_back(engine: Engine) -> Iterator[Session]:
         connection.close()
 
 
+class GridmapClient(TestClient):
+    """The app's test client, signed in as an admin; `as_role` signs in users of other roles."""
+
+    session: Session
+
+    def as_role(self, role: str, name: str | None = None, grids: tuple[str, ...] = ()) -> dict[str, str]:
+        """Authorization headers of user `name` (default `test-ROLE`, created with `grids` when missing)."""
+        return headers_for(self.session, self.app.state.signing_key, role, name, grids)
+
+    @cached_property
+    def anonymous(self) -> TestClient:
+        """The same app and database without any token: the public."""
+        # Not entered as a context manager: the signed-in client already runs the app's lifespan.
+        return TestClient(self.app, raise_server_exceptions=False)
+
+
 @contextmanager
-def client_for(engine: Engine, settings: Settings, session: Session) -> Iterator[TestClient]:
-    """The real app, whose requests share the test's rolled-back session (one savepoint per request)."""
+def client_for(engine: Engine, settings: Settings, session: Session) -> Iterator[GridmapClient]:
+    """The real app, whose requests share the test's rolled-back session (one savepoint per request), signed in
+    as an admin (user `test-admin`)."""
     app = create_app(settings, engine=engine)
 
     def test_session() -> Iterator[Session]:
@@ -66,7 +95,9 @@ def client_for(engine: Engine, settings: Settings, session: Session) -> Iterator
             yield session
 
     app.dependency_overrides[get_session] = test_session
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with GridmapClient(app, raise_server_exceptions=False) as test_client:
+        test_client.session = session
+        test_client.headers.update(test_client.as_role("admin"))
         yield test_client
 
 
@@ -89,7 +120,7 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(engine: Engine, settings: Settings, session: Session) -> Iterator[TestClient]:
+def client(engine: Engine, settings: Settings, session: Session) -> Iterator[GridmapClient]:
     with client_for(engine, settings, session) as test_client:
         yield test_client
 
@@ -111,9 +142,17 @@ def demo_session(demo_engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def demo_client(demo_engine: Engine, settings: Settings, demo_session: Session) -> Iterator[TestClient]:
+def demo_client(demo_engine: Engine, settings: Settings, demo_session: Session) -> Iterator[GridmapClient]:
     with client_for(demo_engine, settings, demo_session) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def as_role(request: pytest.FixtureRequest) -> Callable[..., dict[str, str]]:
+    """`as_role("dispatcher")` → Authorization headers of a user of that role, in the database of the client
+    the test uses (demo_client's when it uses that one, else client's)."""
+    used = "demo_client" if "demo_client" in request.fixturenames else "client"
+    return request.getfixturevalue(used).as_role
 
 
 # -- browser tests (tests/browser.py) -------------------------------------------------------------------------
@@ -121,10 +160,19 @@ def demo_client(demo_engine: Engine, settings: Settings, demo_session: Session) 
 
 @pytest.fixture(scope="session")
 def browser_database(settings: Settings) -> Iterator[str]:
-    """A committed demo database for the live server: pages write through the real API."""
+    """A committed demo database for the live server: pages write through the real API. Every role has a user
+    of its own name (`admin`, `planner`, `dispatcher`, `viewer`; `grid_worker` works the first grid) signing in
+    with LIVE_PASSWORD."""
     engine = fresh_database(settings, "test_browser")
     with transaction(engine) as session:
         load_demo(session)
+        first_grid = session.execute(
+            text("SELECT g.code FROM grids g JOIN grid_plans p ON p.id = g.plan_id AND p.status = 'published' "
+                 "ORDER BY g.code LIMIT 1")
+        ).scalar_one()  # fmt: skip
+        for role in ("admin", "planner", "dispatcher", "viewer", "grid_worker"):
+            grids = (first_grid,) if role == "grid_worker" else ()
+            create_user(session, role, role, actor="test", password=LIVE_PASSWORD, grids=grids)
     url = engine.url.render_as_string(hide_password=False)
     engine.dispose()
     yield url
@@ -136,11 +184,41 @@ def live_server(browser_database: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def live_login(live_server: str) -> Callable[[str], dict]:
+    """`live_login(role)` → the live server's token answer for that role's user (signed in once per run)."""
+    answers: dict[str, dict] = {}
+
+    def login(role: str) -> dict:
+        if role not in answers:
+            response = httpx.post(
+                f"{live_server}/api/auth/token", data={"username": role, "password": LIVE_PASSWORD}, timeout=30
+            )
+            response.raise_for_status()
+            answers[role] = response.json()
+        return answers[role]
+
+    return login
+
+
+@pytest.fixture(scope="session")
+def live_headers(live_login: Callable[[str], dict]) -> Callable[[str], dict[str, str]]:
+    """`live_headers("dispatcher")` → Authorization headers for the live server."""
+    return lambda role="admin": {"Authorization": f"Bearer {live_login(role)['access_token']}"}
+
+
+@pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
     yield from browser.launch()
 
 
 @pytest.fixture
-def web(chromium, live_server: str, request: pytest.FixtureRequest) -> Iterator[browser.Browsing]:
-    """A fresh page on the live app; blocked requests and console errors are recorded, a screenshot kept."""
+def web(chromium, live_server: str, live_login, request: pytest.FixtureRequest) -> Iterator[browser.Browsing]:
+    """A fresh page on the live app, signed in as `admin`; blocked requests and console errors are recorded, a
+    screenshot kept."""
+    yield from browser.browsing(chromium, live_server, request.node.name, signed_in=live_login("admin"))
+
+
+@pytest.fixture
+def web_signed_out(chromium, live_server: str, request: pytest.FixtureRequest) -> Iterator[browser.Browsing]:
+    """A fresh page on the live app with nobody signed in: staff pages open at their sign-in form."""
     yield from browser.browsing(chromium, live_server, request.node.name)

@@ -14,6 +14,7 @@ from api.app import create_app
 from gis.coverage_runs import RUN_LOCK, fail_abandoned
 from gis.db import transaction
 from gis.settings import Settings
+from tests.accounts import headers_for
 from tests.conftest import fresh_database
 from tests.test_coverage import hand_built_town
 
@@ -29,9 +30,9 @@ def runs_engine(settings: Settings) -> Iterator[Engine]:
 
 def test_a_background_run_reports_progress_and_its_result(runs_engine: Engine, settings: Settings) -> None:
     with TestClient(create_app(settings, engine=runs_engine)) as client:
-        started = client.post(
-            "/api/coverage/runs", json={"categories": ["park", "bank"]}, headers={"X-Gridmap-User": "planner-li"}
-        )
+        with transaction(runs_engine) as session:  # committed: this app reads through its own sessions
+            client.headers.update(headers_for(session, client.app.state.signing_key, "planner", "planner-li"))
+        started = client.post("/api/coverage/runs", json={"categories": ["park", "bank"]})
         assert started.status_code == 202, started.text
         href = started.headers["location"]
         deadline = time.monotonic() + 60

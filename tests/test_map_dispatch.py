@@ -7,13 +7,16 @@ asserts only on those, never on global counts.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import httpx
+import pytest
 import shapely.geometry
 import sqlalchemy
 from playwright.sync_api import Page, Response
 
 from tests.browser import Browsing
+from tests.conftest import LIVE_PASSWORD
 
 READY = "#gridmap-panel[data-ready='true']"
 OVERDUE_RGB = "rgb(215, 25, 28)"  # maps.dispatch_map.OVERDUE_COLOR
@@ -29,7 +32,16 @@ def district_points(base_url: str, first: int, n: int) -> list[tuple[float, floa
     return [(p.x, p.y) for p in points]
 
 
-def report(base_url: str, point: tuple[float, float], description: str, category: str = "sanitation") -> int:
+@pytest.fixture
+def admin(live_headers: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    """The live server's admin: incidents' full details and history need a dispatcher or an admin."""
+    return live_headers("admin")
+
+
+def report(
+    base_url: str, point: tuple[float, float], description: str, category: str = "sanitation", **extra: str
+) -> int:
+    """Reported as the public does: without a token."""
     response = httpx.post(
         f"{base_url}/api/incidents",
         json={
@@ -37,6 +49,7 @@ def report(base_url: str, point: tuple[float, float], description: str, category
             "description": description,
             "location": {"lon": point[0], "lat": point[1]},
             "channel": "hotline",
+            **extra,
         },
         timeout=30,
     )
@@ -44,8 +57,8 @@ def report(base_url: str, point: tuple[float, float], description: str, category
     return response.json()["id"]
 
 
-def incident(base_url: str, incident_id: int) -> dict:
-    response = httpx.get(f"{base_url}/api/incidents/{incident_id}", timeout=30)
+def incident(base_url: str, incident_id: int, headers: dict[str, str]) -> dict:
+    response = httpx.get(f"{base_url}/api/incidents/{incident_id}", headers=headers, timeout=30)
     response.raise_for_status()
     return response.json()
 
@@ -103,15 +116,34 @@ def test_dispatch_page_shows_incidents_clusters_heat_and_grid_tiles(web: Browsin
     assert web.blocked == [] and web.console_errors == []
 
 
-def test_dispatch_popup_shows_details_and_registers(web: Browsing) -> None:
+def test_dispatcher_signs_in_through_the_form_sees_details_and_registers(
+    web_signed_out: Browsing, admin: dict[str, str]
+) -> None:
+    web = web_signed_out
     (point,) = district_points(web.base_url, 3, 1)
-    incident_id = report(web.base_url, point, "楼道堆放垃圾（调度测试）")
-    page = open_dispatch(web)
+    incident_id = report(web.base_url, point, "楼道堆放垃圾（调度测试）", reporter_contact="13700001111")
+    page = web.open("/maps/dispatch")
+
+    # Nobody is signed in in this tab: the form comes first, and nothing is fetched until it is filled in.
+    form = page.locator("#gridmap-login")
+    form.wait_for(state="visible", timeout=20_000)
+    assert "登录" in form.inner_text() and "用户名" in form.inner_text() and "密码" in form.inner_text()
+    page.fill("#gridmap-login input[name='username']", "dispatcher")
+    page.fill("#gridmap-login input[name='password']", "not the password")
+    page.click("#gridmap-login button[type='submit']")
+    page.locator(".gridmap-login-error", has_text="用户名或密码错误").wait_for(timeout=10_000)
+    page.fill("#gridmap-login input[name='password']", LIVE_PASSWORD)
+    page.click("#gridmap-login button[type='submit']")
+    page.wait_for_selector(READY, timeout=20_000)
+    assert form.is_hidden()
+    assert "dispatcher" in page.inner_text("#gridmap-user")
+    assert page.evaluate("sessionStorage.getItem('gridmap.token')")  # this tab only
 
     popup = open_popup(page, incident_id)
     text = popup.inner_text()
     assert f"#{incident_id}" in text and "环境卫生与垃圾" in text
     assert "楼道堆放垃圾（调度测试）" in text and "环卫所" in text and "hotline" in text
+    assert "13700001111" in text and "联系方式" in text  # dispatchers see the reporter's contact
     assert popup.locator(".gridmap-status-badge").inner_text() == "已上报"
     assert "上报" in popup.locator(".gridmap-history").inner_text()
     assert buttons(popup) == ["立案", "不予立案", "标记重复"]
@@ -124,13 +156,24 @@ def test_dispatch_popup_shows_details_and_registers(web: Browsing) -> None:
     dot = page.locator(f".gridmap-incident-dot[data-id='{incident_id}']")
     assert dot.get_attribute("data-status") == "registered"
 
-    stored = incident(web.base_url, incident_id)
+    stored = incident(web.base_url, incident_id, admin)
     assert stored["status"] == "registered"
     assert stored["history"][-1]["action"] == "register" and stored["history"][-1]["actor"] == "dispatcher"
+
+    page.keyboard.press("Escape")
+    page.click("#gridmap-logout")  # signed out: the page starts over at the form
+    form.wait_for(state="visible", timeout=20_000)
+    assert page.evaluate("sessionStorage.getItem('gridmap.token')") is None
+    # Chromium logs the refused sign-in (401) as a console error; that one is expected, nothing else is.
+    expected = [e for e in web.console_errors if "401" in e]
+    assert len(expected) == 1
+    web.console_errors.remove(expected[0])
     assert web.blocked == [] and web.console_errors == []
 
 
-def test_dispatch_reason_is_asked_for_and_conflicts_are_shown(web: Browsing) -> None:
+def test_dispatch_reason_is_asked_for_and_conflicts_are_shown(
+    web: Browsing, admin: dict[str, str], live_headers: Callable[[str], dict[str, str]]
+) -> None:
     first, second = district_points(web.base_url, 4, 2)
     rejected_id = report(web.base_url, first, "重复投诉？（调度测试）")
     raced_id = report(web.base_url, second, "另一位调度员已处理（调度测试）")
@@ -139,12 +182,12 @@ def test_dispatch_reason_is_asked_for_and_conflicts_are_shown(web: Browsing) -> 
     popup = open_popup(page, rejected_id)
     popup.locator("button[data-action='reject']").click()  # no reason yet: asked for one, nothing sent
     assert "请先填写原因" in popup.locator(".gridmap-popup-hint").inner_text()
-    assert incident(web.base_url, rejected_id)["status"] == "reported"
+    assert incident(web.base_url, rejected_id, admin)["status"] == "reported"
     popup.locator("input[name='note']").fill("不属于网格管理范围")
     popup.locator("button[data-action='reject']").click()
     popup.locator(".gridmap-status-badge", has_text="不予立案").wait_for(timeout=10_000)
     assert "事件已办结" in popup.inner_text()
-    stored = incident(web.base_url, rejected_id)
+    stored = incident(web.base_url, rejected_id, admin)
     assert stored["status"] == "rejected" and stored["history"][-1]["note"] == "不属于网格管理范围"
     page.keyboard.press("Escape")
 
@@ -153,7 +196,7 @@ def test_dispatch_reason_is_asked_for_and_conflicts_are_shown(web: Browsing) -> 
     httpx.post(
         f"{web.base_url}/api/incidents/{raced_id}/transitions",
         json={"action": "register"},
-        headers={"X-Gridmap-User": "other-dispatcher"},
+        headers=live_headers("dispatcher"),  # the page is signed in as admin
         timeout=30,
     ).raise_for_status()
     popup.locator("button[data-action='register']").click()
@@ -162,7 +205,7 @@ def test_dispatch_reason_is_asked_for_and_conflicts_are_shown(web: Browsing) -> 
     assert "操作未执行" in error.inner_text() and "cannot register an incident that is registered" in error.inner_text()
     assert popup.locator(".gridmap-status-badge").inner_text() == "已立案"  # redrawn as it is now
     assert buttons(popup) == ["标记重复", "派遣"]
-    assert incident(web.base_url, raced_id)["history"][-1]["actor"] == "other-dispatcher"
+    assert incident(web.base_url, raced_id, admin)["history"][-1]["actor"] == "dispatcher"
 
     # Chromium logs every non-2xx response as a console error; the 409 is expected here, nothing else is.
     expected = [e for e in web.console_errors if "409" in e]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -23,17 +23,26 @@ from shapely.ops import split
 
 from maps.planner_map import LABELS
 from tests.browser import Browsing
+from tests.conftest import LIVE_PASSWORD
 
-USER = {"X-Gridmap-User": "browser-test"}
 READY = "#gridmap-panel[data-ready='true']"
 # Chromium logs every 4xx answer to fetch() as a failed resource load; only the stale-edit test expects one.
 STALE_LOAD_ERROR = "Failed to load resource: the server responded with a status of 412 (Precondition Failed)"
 
 
 @pytest.fixture
-def api(web: Browsing) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web.base_url, headers=USER, timeout=60) as client:
+def api(live_server: str, live_headers: Callable[[str], dict[str, str]]) -> Iterator[httpx.Client]:
+    """The live API as the `planner` user (the pages themselves are signed in as `admin`)."""
+    with httpx.Client(base_url=live_server, headers=live_headers("planner"), timeout=60) as client:
         yield client
+
+
+def sign_in(page: Page, name: str, password: str = LIVE_PASSWORD) -> None:
+    """Through the page's own form, as a person would."""
+    page.locator("#gridmap-login").wait_for(state="visible", timeout=20_000)
+    page.fill("#gridmap-login input[name='username']", name)
+    page.fill("#gridmap-login input[name='password']", password)
+    page.click("#gridmap-login button[type='submit']")
 
 
 def wait_for_plan(api: httpx.Client, plan_id: int, version: int) -> None:
@@ -145,10 +154,15 @@ def operations(api: httpx.Client, plan_id: int) -> list[dict[str, Any]]:
     return response.json()
 
 
-def test_merge_in_the_planner_reaches_the_api_and_shows_the_merged_grid(web: Browsing, api: httpx.Client) -> None:
+def test_planner_signs_in_then_merges_and_the_api_names_them(web_signed_out: Browsing, api: httpx.Client) -> None:
+    web = web_signed_out
     draft = create_draft(api)
     before = plan_grids(api, draft["id"])
-    page = open_planner(web, draft["id"])
+    page = web.open(f"/maps/planner?plan={draft['id']}")
+    expect(page.locator("#gridmap-login")).to_contain_text("网格规划：请先登录")
+    sign_in(page, "planner")
+    page.wait_for_selector(READY, timeout=20_000)
+    expect(page.locator("#gridmap-user")).to_contain_text("planner")
     assert grid_count(page) == len(before)
     assert page.locator("path.gridmap-grid").count() == len(before)
     first, second = clickable_pairs(page, before)[0]
@@ -165,6 +179,7 @@ def test_merge_in_the_planner_reaches_the_api_and_shows_the_merged_grid(web: Bro
     assert plan["grids"] == len(before) - 1
     merges = [op for op in operations(api, draft["id"]) if op["kind"] == "merge"]
     assert len(merges) == 1 and merges[0]["payload"]["grids"] == [first["id"], second["id"]]
+    assert merges[0]["actor"] == "planner"  # who signed in, not anything the page could claim
     merged = next(f for f in plan_grids(api, draft["id"]) if f["id"] == first["id"])
     assert merged["properties"]["households"] == (
         first["properties"]["households"] + second["properties"]["households"]
@@ -396,4 +411,48 @@ def test_rebalance_a_community_then_publish_the_draft(web: Browsing, api: httpx.
     assert api.get(f"/api/plans/{previous['id']}").json()["status"] == "retired"
     for name in ("merge", "split", "redraw", "balance", "undo", "publish"):  # published: read-only now
         expect(page.locator(f"#gridmap-planner-{name}")).to_be_disabled()
+    assert web.blocked == [] and web.console_errors == []
+
+
+def test_an_expired_sign_in_asks_again_and_the_edit_goes_through(web_signed_out: Browsing, api: httpx.Client) -> None:
+    web = web_signed_out
+    web.page.add_init_script("window.sessionStorage.setItem('gridmap.token', 'expired-or-revoked')")
+    draft = create_draft(api)
+    page = open_planner(web, draft["id"])  # reading plans needs no token: the page loads
+    first, second = clickable_pairs(page, plan_grids(api, draft["id"]))[0]
+    click_grid(page, first)
+    click_grid(page, second)
+    page.click("#gridmap-planner-merge")
+
+    # The edit is refused (401): the form asks to sign in again, then the same edit is sent once more.
+    expect(page.locator("#gridmap-login .gridmap-login-error")).to_have_text("登录已过期，请重新登录。")
+    assert draft["version"] == api.get(f"/api/plans/{draft['id']}").json()["version"]
+    sign_in(page, "admin")
+    wait_for_version(page, draft["version"] + 1)
+    merges = [op for op in operations(api, draft["id"]) if op["kind"] == "merge"]
+    assert len(merges) == 1 and merges[0]["actor"] == "admin"
+    expected = [e for e in web.console_errors if "401" in e]
+    assert len(expected) == 1
+    web.console_errors.remove(expected[0])
+    assert web.blocked == [] and web.console_errors == []
+
+
+def test_a_viewer_is_signed_in_but_may_not_edit(web_signed_out: Browsing, api: httpx.Client) -> None:
+    web = web_signed_out
+    draft = create_draft(api)
+    page = web.open(f"/maps/planner?plan={draft['id']}&lang=en")
+    expect(page.locator("#gridmap-login")).to_contain_text("Grid planner: please sign in.")
+    sign_in(page, "viewer")
+    page.wait_for_selector(READY, timeout=20_000)
+    first, second = clickable_pairs(page, plan_grids(api, draft["id"]))[0]
+    click_grid(page, first)
+    click_grid(page, second)
+    page.click("#gridmap-planner-merge")
+    message = page.locator("#gridmap-planner-message")
+    expect(message).to_have_attribute("data-kind", "error")
+    expect(message).to_contain_text("needs the role admin or planner")
+    assert api.get(f"/api/plans/{draft['id']}").json()["version"] == draft["version"]
+    expected = [e for e in web.console_errors if "403" in e]
+    assert len(expected) == 1
+    web.console_errors.remove(expected[0])
     assert web.blocked == [] and web.console_errors == []

@@ -184,9 +184,7 @@ def test_property_filters_and_queryables(demo_client: TestClient, demo_session: 
 
 
 def test_grids_of_another_plan(demo_client: TestClient, demo_session: Session) -> None:
-    draft = demo_client.post(
-        "/api/plans", json={"base": "current", "name": "OGC 测试草案"}, headers={"X-Gridmap-User": "t"}
-    )
+    draft = demo_client.post("/api/plans", json={"base": "current", "name": "OGC 测试草案"})
     assert draft.status_code == 201, draft.text
     plan = draft.json()["id"]
     grids = demo_client.get(f"/api/plans/{plan}/grids").json()["features"]
@@ -255,7 +253,10 @@ def test_catchments_are_computed_per_facility_and_tier(demo_client: TestClient, 
     inside = demo_client.get(
         "/ogc/collections/catchments/items", params={"bbox": f"{w},{s},{e},{n}", "minutes": 5, "limit": 1000}
     ).json()
-    assert inside["numberMatched"] == inside["numberReturned"] > 0
+    # Computed on request: at most 20 a page, and a bbox page counts its matches only when it saw them all.
+    assert 0 < inside["numberReturned"] <= 20
+    if "numberMatched" not in inside:
+        assert inside["numberReturned"] == 20 and any(link["rel"] == "next" for link in inside["links"])
     assert all(shape(f["geometry"]).intersects(window) for f in inside["features"])
     assert {f["properties"]["minutes"] for f in inside["features"]} == {5}
     total = demo_client.get("/ogc/collections/catchments/items", params={"limit": 1}).json()["numberMatched"]

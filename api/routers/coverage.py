@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ActorDep, Offset, SessionDep, SettingsDep
+from api.deps import Offset, PlannerActor, SessionDep, SettingsDep
 from gis import catchments, coverage_runs, coverage_stats, facilities, site_suggestion
 from gis.errors import InvalidInput
 from gis.registry import facility_registry
@@ -40,7 +40,7 @@ class FacilityIn(BaseModel):
     category: str | None = None
     name: str | None = None
     address: str | None = None
-    capacity: int | None = Field(None, ge=0)
+    capacity: int | None = Field(None, ge=0, le=2**31 - 1)  # an integer column
     public: bool | None = None
     lon: float | None = None
     lat: float | None = None
@@ -63,7 +63,7 @@ def start_run(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: PlannerActor,
     body: RunRequest | None = None,
     wait: Annotated[bool, Query(description="run now and answer when done (201)")] = False,
 ) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def get_gaps(
     minutes: Annotated[int | None, Query(ge=1, le=120, description="default: the category's tier")] = None,
     mode: ModeQ = "time",
     speed: Speed = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    limit: Annotated[int, Query(ge=1, description="features per page (at most the server's maximum)")] = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     return coverage_stats.gaps(
@@ -120,7 +120,7 @@ def get_gaps(
         minutes=_tier(category, minutes),
         mode=mode,
         speed_mps=speed or settings.walking_speed_mps,
-        limit=limit,
+        limit=min(limit, settings.page_limit_max),
         offset=offset,
     )
 
@@ -185,7 +185,7 @@ def get_catchment(
 
 @router.post("/api/facilities", status_code=201, summary="add a facility; its category's coverage is recomputed")
 def post_facility(
-    response: Response, session: SessionDep, settings: SettingsDep, actor: ActorDep, body: FacilityIn
+    response: Response, session: SessionDep, settings: SettingsDep, actor: PlannerActor, body: FacilityIn
 ) -> dict[str, Any]:
     change = facilities.create_facility(session, body.model_dump(), settings, actor=actor)
     response.headers["Location"] = f"/api/facilities/{change.facility_id}"
@@ -196,7 +196,7 @@ def post_facility(
 def patch_facility(
     session: SessionDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: PlannerActor,
     facility_id: Annotated[int, Path(ge=1)],
     body: FacilityIn,
 ) -> dict[str, Any]:
@@ -206,7 +206,7 @@ def patch_facility(
 
 @router.delete("/api/facilities/{facility_id}", summary="remove a facility; recomputes its category")
 def delete_facility(
-    session: SessionDep, settings: SettingsDep, actor: ActorDep, facility_id: Annotated[int, Path(ge=1)]
+    session: SessionDep, settings: SettingsDep, actor: PlannerActor, facility_id: Annotated[int, Path(ge=1)]
 ) -> dict[str, Any]:
     return _change(facilities.delete_facility(session, facility_id, settings, actor=actor))
 

@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from api.deps import ActorDep, BBoxDep, Offset, SessionDep, SettingsDep
-from gis import incidents
+from api.deps import BBoxDep, Offset, PrincipalDep, SessionDep, SettingsDep
+from gis import access, incidents, privacy
 from gis.bulk_assign import assign_points
 from gis.incident_stats import incident_stats
 from gis.incidents import IncidentFilter, Place
+from gis.users import Principal
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -57,7 +59,7 @@ def report(
     body: IncidentReport,
     session: SessionDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    who: PrincipalDep,
     response: Response,
     idempotency_key: Annotated[
         str | None, Header(max_length=200, description="retries with the same key make one incident")
@@ -73,13 +75,14 @@ def report(
         reporter_contact=body.reporter_contact,
         photo_url=body.photo_url,
         idempotency_key=idempotency_key,
-        actor=actor,
+        actor=who.name,  # "public" for anonymous reports
     )
     response.headers["Location"] = f"/api/incidents/{incident['id']}"
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    return incident
+    # A replay by key returns an existing incident: it gets the same privacy as any other read.
+    return privacy.shown_incident(session, who, incident)
 
 
 class BulkPoints(BaseModel):
@@ -120,6 +123,7 @@ def bulk_assign(body: BulkPoints, session: SessionDep, settings: SettingsDep) ->
 def list_incidents(
     session: SessionDep,
     settings: SettingsDep,
+    who: PrincipalDep,
     bbox: BBoxDep,
     offset: Offset = 0,
     limit: Annotated[int | None, Query(ge=1)] = None,
@@ -144,7 +148,8 @@ def list_incidents(
         bbox=(bbox.west, bbox.south, bbox.east, bbox.north) if bbox else None,
     )
     page = min(limit or settings.page_limit_default, settings.page_limit_max)
-    return incidents.list_incidents(session, where, limit=page, offset=offset)
+    found = incidents.list_incidents(session, where, limit=page, offset=offset, contact=privacy.sees_contacts(who))
+    return privacy.shown_page(session, who, found)
 
 
 @router.get("/stats", summary="counts by status and overdue, median handling time, per grid/community/street")
@@ -153,29 +158,44 @@ def stats(session: SessionDep, level: Literal["grid", "community", "street", "al
 
 
 @router.get("/{incident_id}")
-def get_incident(incident_id: int, session: SessionDep) -> dict[str, Any]:
-    return incidents.get_incident(session, incident_id)
+def get_incident(incident_id: int, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+    return _detail(session, who, incident_id)
+
+
+def _detail(session: Session, who: Principal, incident_id: int) -> dict[str, Any]:
+    """The incident with its history, as `who` may see it (with the reporter's contact for dispatchers)."""
+    found = incidents.get_incident(session, incident_id, contact=privacy.sees_contacts(who))
+    return privacy.shown_incident(session, who, found)
 
 
 @router.post("/{incident_id}/transitions")
 def transition(
-    incident_id: int, body: TransitionRequest, session: SessionDep, settings: SettingsDep, actor: ActorDep
+    incident_id: int, body: TransitionRequest, session: SessionDep, settings: SettingsDep, who: PrincipalDep
 ) -> dict[str, Any]:
-    return incidents.transition(
+    access.check_incident_move(session, who, incident_id, body.action)
+    incidents.transition(
         session,
         incident_id,
         action=body.action,
         note=body.note,
-        actor=actor,
+        actor=who.name,
         settings=settings,
         duplicate_of=body.duplicate_of,
     )
+    return _detail(session, who, incident_id)
 
 
 @router.post("/{incident_id}/location", summary="correct the location; re-assigns the incident")
 def relocate(
-    incident_id: int, body: Relocation, session: SessionDep, settings: SettingsDep, actor: ActorDep
+    incident_id: int, body: Relocation, session: SessionDep, settings: SettingsDep, who: PrincipalDep
 ) -> dict[str, Any]:
-    return incidents.relocate(
-        session, incident_id, place=_place(body.location, body.address), actor=actor, settings=settings, note=body.note
+    access.check_incident_move(session, who, incident_id)
+    incidents.relocate(
+        session,
+        incident_id,
+        place=_place(body.location, body.address),
+        actor=who.name,
+        settings=settings,
+        note=body.note,
     )
+    return _detail(session, who, incident_id)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import Offset, SessionDep, SettingsDep
 from api.routers.tiles import tile_response
 from gis import ogc_documents as docs
 from gis import tiles
@@ -29,6 +29,11 @@ DEFAULT_LIMIT = 10
 
 Format = Annotated[str | None, Query(description="json (default) or html", pattern="^(json|html|geojson)$")]
 CrsQ = Annotated[str | None, Query(description="output CRS: CRS84 (default), EPSG 4326, 4490 or 3857 URI")]
+
+
+def _offers(media_type: str) -> dict[str, Any]:
+    """Route options documenting what it really answers: `media_type`, or HTML (?f=html, browsers)."""
+    return {"response_class": Response, "responses": {200: {"content": {media_type: {}, "text/html": {}}}}}
 
 
 def _base(request: Request) -> tuple[str, str]:
@@ -86,7 +91,7 @@ class CollectionRouter:
         extra = {"plan"} if c.plan_scoped else set()
         queryable = {p.name for p in c.properties if p.queryable}
 
-        @self.router.get("", summary=f"the {c.id} collection")
+        @self.router.get("", summary=f"the {c.id} collection", **_offers(docs.JSON))
         def describe(request: Request, session: SessionDep, f: Format = None) -> Response:
             _check_params(request, {"f"})
             base, _ = _base(request)
@@ -97,6 +102,7 @@ class CollectionRouter:
         @self.router.get(
             "/items",
             summary=f"{c.id} features",
+            **_offers(docs.GEOJSON),
             description=f"Filter by equality on a queryable: {filters}."
             + (" Grids: ?plan=ID for a plan other than the published one." if c.plan_scoped else ""),
         )
@@ -108,7 +114,7 @@ class CollectionRouter:
             bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
             crs: CrsQ = None,
             limit: Annotated[int, Query(ge=1, description="features per page (at most the server's maximum)")] = 10,
-            offset: Annotated[int, Query(ge=0)] = 0,
+            offset: Offset = 0,
             datetime: Annotated[str | None, Query(description="instant or interval start/end ('..' open)")] = None,
             plan: Annotated[int | None, Query(description="grids only: a plan id")] = None,
             f: Format = None,
@@ -120,7 +126,7 @@ class CollectionRouter:
             query = ItemQuery(
                 bbox=parse_bbox(bbox, parse_crs(bbox_crs, where="bbox-crs")) if bbox is not None else None,
                 crs=output,
-                limit=min(limit, settings.page_limit_max),
+                limit=min(limit, settings.page_limit_max, c.max_limit or settings.page_limit_max),
                 offset=offset,
                 interval=parse_interval(datetime) if datetime is not None else None,
                 filters={
@@ -136,7 +142,7 @@ class CollectionRouter:
             headers = {"Content-Crs": output.content_crs}
             return _answer(request, f, document, docs.GEOJSON, "items", headers)
 
-        @self.router.get("/items/{featureId}", summary=f"one {c.id} feature")
+        @self.router.get("/items/{featureId}", summary=f"one {c.id} feature", **_offers(docs.GEOJSON))
         def item(
             request: Request,
             session: SessionDep,
@@ -151,7 +157,7 @@ class CollectionRouter:
             document = docs.item(c.item(session, feature_id, output, settings), c, base, output)
             return _answer(request, f, document, docs.GEOJSON, "item", {"Content-Crs": output.content_crs})
 
-        @self.router.get("/queryables", summary=f"what {c.id} items can be filtered by")
+        @self.router.get("/queryables", summary=f"what {c.id} items can be filtered by", **_offers(docs.SCHEMA))
         def queryables(request: Request, f: Format = None) -> Response:
             _check_params(request, {"f"})
             base, _ = _base(request)
@@ -163,12 +169,12 @@ class CollectionRouter:
     def _register_tiles(self, c: Collection) -> None:
         layer = tiles.tile_layer(c.tiles or "")
 
-        @self.router.get("/tiles", summary=f"{c.id} vector tilesets")
+        @self.router.get("/tiles", summary=f"{c.id} vector tilesets", **_offers(docs.JSON))
         def tilesets(request: Request, f: Format = None) -> Response:
             base, _ = _base(request)
             return _answer(request, f, docs.tilesets(c, base), docs.JSON, "tilesets", {})
 
-        @self.router.get("/tiles/{tileMatrixSetId}", summary=f"the {c.id} tileset")
+        @self.router.get("/tiles/{tileMatrixSetId}", summary=f"the {c.id} tileset", **_offers(docs.JSON))
         def tileset(
             request: Request, matrix_set: Annotated[str, Path(alias="tileMatrixSetId")], f: Format = None
         ) -> Response:
@@ -199,7 +205,7 @@ class CollectionRouter:
 router = APIRouter(prefix=PREFIX, tags=["ogc"])
 
 
-@router.get("", summary="OGC API landing page")
+@router.get("", summary="OGC API landing page", **_offers(docs.JSON))
 @router.get("/", include_in_schema=False)
 def landing(request: Request, f: Format = None) -> Response:
     _check_params(request, {"f"})
@@ -207,13 +213,13 @@ def landing(request: Request, f: Format = None) -> Response:
     return _answer(request, f, docs.landing(base, root), docs.JSON, "landing", {})
 
 
-@router.get("/conformance", summary="the conformance classes this API implements")
+@router.get("/conformance", summary="the conformance classes this API implements", **_offers(docs.JSON))
 def conformance(request: Request, f: Format = None) -> Response:
     _check_params(request, {"f"})
     return _answer(request, f, docs.conformance(), docs.JSON, "conformance", {})
 
 
-@router.get("/collections", summary="every collection")
+@router.get("/collections", summary="every collection", **_offers(docs.JSON))
 def collections(request: Request, session: SessionDep, f: Format = None) -> Response:
     _check_params(request, {"f"})
     base, _ = _base(request)
@@ -221,14 +227,14 @@ def collections(request: Request, session: SessionDep, f: Format = None) -> Resp
     return _answer(request, f, docs.collections(session, base, downloads), docs.JSON, "collections", {})
 
 
-@router.get("/tileMatrixSets", summary="the tiling schemes offered")
+@router.get("/tileMatrixSets", summary="the tiling schemes offered", **_offers(docs.JSON))
 def matrix_sets(request: Request, f: Format = None) -> Response:
     _check_params(request, {"f"})
     base, _ = _base(request)
     return _answer(request, f, docs.tile_matrix_sets(base), docs.JSON, "tileMatrixSets", {})
 
 
-@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="a tile matrix set definition")
+@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="a tile matrix set definition", **_offers(docs.JSON))
 def matrix_set(
     request: Request, matrix_set_id: Annotated[str, Path(alias="tileMatrixSetId")], f: Format = None
 ) -> Response:

@@ -17,12 +17,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, SettingsDep
-from gis import incidents
+from api.deps import PrincipalDep, SessionDep, SettingsDep
+from gis import incidents, privacy
 from gis.errors import GridmapError
 from gis.incidents import IncidentFilter, Place
 from gis.registry import incident_categories
 from gis.settings import Settings
+from gis.users import Principal
 from gis.workflow import CLOSED_STATES
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -66,7 +67,7 @@ def _request(incident: dict[str, Any]) -> dict[str, Any]:
         "status_notes": incident["status"],
         "service_name": category.name_zh if category else incident["category"],
         "service_code": incident["category"],
-        "description": incident["description"],
+        "description": incident.get("description"),  # withheld from the public view (gis.privacy)
         "agency_responsible": incident["department"],
         "service_notice": None,
         "requested_datetime": incident["reported_at"],
@@ -77,7 +78,7 @@ def _request(incident: dict[str, Any]) -> dict[str, Any]:
         "zipcode": None,
         "lat": incident["lat"],
         "long": incident["lon"],
-        "media_url": incident["photo_url"],
+        "media_url": incident.get("photo_url"),
     }
 
 
@@ -114,17 +115,23 @@ def service_definition(service_code: str) -> JSONResponse:
 
 def _list(
     session: Session,
+    who: Principal,
     ids: str | None,
     service_code: str | None,
     start: datetime | None,
     end: datetime | None,
     status: str | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
     if ids:
-        wanted = [int(i) for i in ids.split(",") if i.strip().isdigit()]
-        return [_request(incidents.get_incident(session, i)) for i in wanted]
-    page = incidents.list_incidents(
-        session, IncidentFilter(category=service_code, since=start, until=end), limit=MAX_REQUESTS, offset=0
+        wanted = [int(i) for i in ids.split(",") if i.strip().isdigit()][:limit]
+        return [_request(privacy.shown_incident(session, who, incidents.get_incident(session, i))) for i in wanted]
+    page = privacy.shown_page(
+        session,
+        who,
+        incidents.list_incidents(
+            session, IncidentFilter(category=service_code, since=start, until=end), limit=limit, offset=0
+        ),
     )
     found = [
         _request(f["properties"] | {"lon": f["geometry"]["coordinates"][0], "lat": f["geometry"]["coordinates"][1]})
@@ -136,21 +143,28 @@ def _list(
 @router.get("/requests.json")
 def requests(
     session: SessionDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
     service_request_id: Annotated[str | None, Query(description="comma-separated ids")] = None,
     service_code: str | None = None,
     start_date: datetime | None = None,
     end_date: datetime | None = None,
     status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
 ) -> JSONResponse:
-    return _answer(session, lambda: _list(session, service_request_id, service_code, start_date, end_date, status))
+    limit = min(MAX_REQUESTS, settings.page_limit_max)  # Open311 has no paging: the newest ones
+    return _answer(
+        session, lambda: _list(session, who, service_request_id, service_code, start_date, end_date, status, limit)
+    )
 
 
 @router.get("/requests/{request_id}.json")
-def request_by_id(request_id: int, session: SessionDep) -> JSONResponse:
-    return _answer(session, lambda: [_request(incidents.get_incident(session, request_id))])
+def request_by_id(request_id: int, session: SessionDep, who: PrincipalDep) -> JSONResponse:
+    return _answer(
+        session, lambda: [_request(privacy.shown_incident(session, who, incidents.get_incident(session, request_id)))]
+    )
 
 
-def _create(session: Session, settings: Settings, fields: dict[str, str]) -> list[dict[str, Any]]:
+def _create(session: Session, settings: Settings, fields: dict[str, str], actor: str) -> list[dict[str, Any]]:
     code = fields.get("service_code")
     if not code:
         raise GridmapError("service_code is required", where="service_code")
@@ -171,13 +185,15 @@ def _create(session: Session, settings: Settings, fields: dict[str, str]) -> lis
         channel="open311",
         reporter_contact=contact,
         photo_url=fields.get("media_url"),
-        actor="open311",
+        actor=actor,
     )
     return [{"service_request_id": str(incident["id"]), "service_notice": incident["department"], "account_id": None}]
 
 
 @router.post("/requests.json")
-async def create_request(request: Request, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+async def create_request(
+    request: Request, session: SessionDep, settings: SettingsDep, who: PrincipalDep
+) -> JSONResponse:
     """POST as the spec says (form-encoded), or as a JSON object with the same fields."""
     raw = await request.body()
     try:
@@ -187,4 +203,6 @@ async def create_request(request: Request, session: SessionDep, settings: Settin
             fields = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=False).items()}
     except (ValueError, UnicodeDecodeError, AttributeError):
         return _errors(400, "the body is neither form-encoded fields nor a JSON object")
-    return await run_in_threadpool(_answer, session, lambda: _create(session, settings, fields), 201)
+    # Anonymous, as the spec has it; an integration with an API token is named in the history instead.
+    actor = who.name if who.authenticated else "open311"
+    return await run_in_threadpool(_answer, session, lambda: _create(session, settings, fields, actor), 201)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ActorDep, IfMatchDep, SessionDep, SettingsDep
+from api.deps import IfMatchDep, PlannerActor, SessionDep, SettingsDep
 from gis import features, grid_edits, plans
 from gis.geometry_input import parse_geojson
 from gis.layers import get_layer
@@ -80,7 +80,7 @@ def list_plans(session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=201)
-def create_plan(body: PlanCreate, session: SessionDep, actor: ActorDep, response: Response) -> dict[str, Any]:
+def create_plan(body: PlanCreate, session: SessionDep, actor: PlannerActor, response: Response) -> dict[str, Any]:
     plan = plans.create_plan(session, base=body.base, name=body.name, actor=actor)
     response.headers["ETag"] = f'"{plan["version"]}"'
     response.headers["Location"] = f"/api/plans/{plan['id']}"
@@ -107,7 +107,7 @@ def plan_operations(plan_id: int, session: SessionDep) -> list[dict[str, Any]]:
 
 @router.post("/{plan_id}/merge")
 def merge(
-    plan_id: int, body: MergeEdit, session: SessionDep, version: IfMatchDep, actor: ActorDep, response: Response
+    plan_id: int, body: MergeEdit, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
 ) -> dict[str, Any]:
     return _edit(
         session, plan_id, version, actor, "merge", body, response, lambda s, p: grid_edits.merge(s, p, body.grids)
@@ -116,9 +116,15 @@ def merge(
 
 @router.post("/{plan_id}/split")
 def split(
-    plan_id: int, body: SplitEdit, session: SessionDep, version: IfMatchDep, actor: ActorDep, response: Response
+    plan_id: int,
+    body: SplitEdit,
+    session: SessionDep,
+    settings: SettingsDep,
+    version: IfMatchDep,
+    actor: PlannerActor,
+    response: Response,
 ) -> dict[str, Any]:
-    line = parse_geojson(body.line, "LineString", where="line")
+    line = parse_geojson(body.line, "LineString", where="line", max_vertices=settings.max_vertices)
     return _edit(
         session, plan_id, version, actor, "split", body, response, lambda s, p: grid_edits.split(s, p, body.grid, line)
     )
@@ -126,9 +132,15 @@ def split(
 
 @router.post("/{plan_id}/redraw")
 def redraw(
-    plan_id: int, body: RedrawEdit, session: SessionDep, version: IfMatchDep, actor: ActorDep, response: Response
+    plan_id: int,
+    body: RedrawEdit,
+    session: SessionDep,
+    settings: SettingsDep,
+    version: IfMatchDep,
+    actor: PlannerActor,
+    response: Response,
 ) -> dict[str, Any]:
-    polygon = parse_geojson(body.polygon, "Polygon", where="polygon")
+    polygon = parse_geojson(body.polygon, "Polygon", where="polygon", max_vertices=settings.max_vertices)
     return _edit(
         session,
         plan_id,
@@ -143,7 +155,7 @@ def redraw(
 
 @router.post("/{plan_id}/reassign")
 def reassign(
-    plan_id: int, body: ReassignEdit, session: SessionDep, version: IfMatchDep, actor: ActorDep, response: Response
+    plan_id: int, body: ReassignEdit, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
 ) -> dict[str, Any]:
     return _edit(
         session,
@@ -159,7 +171,7 @@ def reassign(
 
 @router.post("/{plan_id}/balance")
 def balance(
-    plan_id: int, body: BalanceEdit, session: SessionDep, version: IfMatchDep, actor: ActorDep, response: Response
+    plan_id: int, body: BalanceEdit, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
 ) -> dict[str, Any]:
     return _edit(
         session,
@@ -186,7 +198,7 @@ def renumber(
     plan_id: int,
     session: SessionDep,
     version: IfMatchDep,
-    actor: ActorDep,
+    actor: PlannerActor,
     response: Response,
     body: RenumberEdit | None = None,
 ) -> dict[str, Any]:
@@ -204,7 +216,9 @@ def renumber(
 
 
 @router.post("/{plan_id}/undo")
-def undo(plan_id: int, session: SessionDep, version: IfMatchDep, actor: ActorDep, response: Response) -> dict[str, Any]:
+def undo(
+    plan_id: int, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
+) -> dict[str, Any]:
     return _edited(response, plans.undo(session, plan_id, version=version, actor=actor))
 
 
@@ -215,7 +229,7 @@ def validation(plan_id: int, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/{plan_id}/publish")
 def publish(
-    plan_id: int, session: SessionDep, version: IfMatchDep, actor: ActorDep, response: Response
+    plan_id: int, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
 ) -> dict[str, Any]:
     errors = validate_plan(session, plan_id).errors
     plan = plans.publish(session, plan_id, version=version, actor=actor, errors=errors)

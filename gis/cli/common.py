@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,11 @@ from gis.settings import Settings, get_settings
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
+
+
+def actor() -> str:
+    """Who the audit trail names for a command run from the shell."""
+    return f"cli:{getpass.getuser()}"
 
 
 def settings() -> Settings:

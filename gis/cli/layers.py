@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gis.cli.common import console, failing_clearly, migrated_engine, progress_bar
+from gis.cli.common import actor, console, failing_clearly, migrated_engine, progress_bar
 from gis.db import transaction
 from gis.exports import export_layer
 from gis.imports import ImportReport, import_file
@@ -53,9 +53,13 @@ def register(app: typer.Typer) -> None:
             engine = migrated_engine()
             with progress_bar(f"importing {layer.value}") as bar, transaction(engine) as session:
                 if layer.value == "osm":
-                    reports = import_osm(session, path, progress=bar)
+                    reports = import_osm(session, path, progress=bar, actor=actor())
                 else:
-                    reports = [import_file(session, layer.value, path, crs=crs, progress=bar, plan_name=plan_name)]
+                    reports = [
+                        import_file(
+                            session, layer.value, path, crs=crs, progress=bar, plan_name=plan_name, actor=actor()
+                        )
+                    ]
             for one in reports:
                 show(one)
             if report:

@@ -21,6 +21,7 @@ from gis.geometry_input import parse_geojson
 from gis.plan_diff import diff_plans
 from gis.plan_validation import validate_plan
 from gis.plans import Compute
+from gis.settings import get_settings
 from gis.unit_store import build_community_units, communities_without_units
 
 app = typer.Typer(help="grid plans: drafts, edits, validation, publishing", no_args_is_help=True)
@@ -47,7 +48,7 @@ def _geometry(value: str, expected: str) -> shapely.Geometry:
             raise InvalidInput(f"not WKT or GeoJSON: {exc}", where=expected.lower()) from None
     if data.get("type") == "Feature":
         data = data["geometry"]
-    return parse_geojson(data, expected, where=expected.lower())
+    return parse_geojson(data, expected, where=expected.lower(), max_vertices=get_settings().max_vertices)
 
 
 def _print(data: Any) -> None:

@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from gis.cli.common import console, failing_clearly, migrated_engine, progress_bar
+from gis.cli.common import actor, console, failing_clearly, migrated_engine, progress_bar, settings
 from gis.cli.layers import show
 from gis.db import transaction
 from gis.demo import load_demo
+from gis.users import ensure_admin
 
 Host = Annotated[str, typer.Option(help="interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
@@ -32,6 +33,17 @@ def _serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> N
         log_level="warning" if workers > 1 else "info",
         workers=workers,
     )
+
+
+def _sign_in_help(host: str, port: int, generated: str | None) -> None:
+    """How to sign in to the staff pages: the admin password is printed only when it was just generated."""
+    base = f"http://{host}:{port}"
+    console.print(f"staff pages ask to sign in: {base}/maps/planner, {base}/maps/dispatch (user [bold]admin[/])")
+    if generated:
+        console.print(f"  admin password: [bold]{generated}[/] — shown this once; change it: gridmap user passwd admin")
+    else:
+        console.print("  admin password: GRIDMAP_ADMIN_PASSWORD, or as set before (gridmap user passwd admin)")
+    console.print("  more accounts: gridmap user add NAME --role planner|dispatcher|grid_worker|viewer")
 
 
 def register(app: typer.Typer) -> None:
@@ -62,6 +74,9 @@ def register(app: typer.Typer) -> None:
                     show(report)
             else:
                 console.print("the database already holds data: the demo district was not loaded again")
+            with transaction(engine) as session:
+                generated = ensure_admin(session, actor=actor(), password=settings().admin_password)
             engine.dispose()
+        _sign_in_help(host, port, generated)
         if serve:
             _serve(host, port)

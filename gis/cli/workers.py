@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from gis.cli.common import console, failing_clearly, migrated_engine
+from gis.cli.common import actor, console, failing_clearly, migrated_engine
 from gis.db import transaction
 from gis.workers import assign_worker
 
@@ -21,5 +21,5 @@ def assign(
 ) -> None:
     """Make a worker responsible for a grid; the assignment follows the grid into later plans."""
     with failing_clearly(), transaction(migrated_engine()) as session:
-        done = assign_worker(session, username, grid, display_name=name)
+        done = assign_worker(session, username, grid, display_name=name, actor=actor())
     console.print(f"{done['username']} now works grid {done['grid']}")

@@ -47,14 +47,129 @@ class GridmapHttpError extends Error {
   }
 }
 
+// -- signing in (staff pages: maps/login.py puts the form in the page) -------------------------------------
+// The access token lives in this tab's sessionStorage (gone when the tab closes) and goes as Authorization on
+// every gridmapRequest. A 401 on a page with the form drops it, shows the form and retries the request once
+// signed in. Public pages have no form and send no token.
+const GRIDMAP_TOKEN_KEY = "gridmap.token";
+const GRIDMAP_USER_KEY = "gridmap.user";
+let gridmapSigningIn = null;  // one shared promise while the form is up, however many requests wait on it
+
+function gridmapStored(key) {
+  try {
+    return window.sessionStorage.getItem(key);
+  } catch (error) {  // storage disabled: the user signs in again on every page
+    return null;
+  }
+}
+
+function gridmapToken() {
+  return gridmapStored(GRIDMAP_TOKEN_KEY);
+}
+
+function gridmapSignedInUser() {
+  try {
+    return JSON.parse(gridmapStored(GRIDMAP_USER_KEY) || "null");
+  } catch (error) {
+    return null;
+  }
+}
+
+function gridmapForget() {
+  try {
+    window.sessionStorage.removeItem(GRIDMAP_TOKEN_KEY);
+    window.sessionStorage.removeItem(GRIDMAP_USER_KEY);
+  } catch (error) { /* nothing stored */ }
+}
+
+// The badge in the page's panel: who is signed in, and the sign-out link.
+function gridmapShowUser() {
+  const badge = document.getElementById("gridmap-user");
+  const user = gridmapSignedInUser();
+  if (!badge) return;
+  badge.hidden = !user;
+  if (user) badge.querySelector(".gridmap-user-name").textContent = `${user.name} (${user.role})`;
+  const logout = document.getElementById("gridmap-logout");
+  if (logout && !logout.dataset.bound) {
+    logout.dataset.bound = "true";
+    logout.addEventListener("click", (event) => {
+      event.preventDefault();
+      gridmapForget();
+      window.location.reload();  // the page starts over at the form
+    });
+  }
+}
+
+// Shows the form; resolves with the user once signed in. `reason`: "expired" after a 401.
+function gridmapSignIn(reason) {
+  const dialog = document.getElementById("gridmap-login");
+  if (!dialog) return Promise.reject(new Error("this page has no sign-in form"));
+  if (gridmapSigningIn) return gridmapSigningIn;
+  const form = document.getElementById("gridmap-login-form");
+  const error = dialog.querySelector(".gridmap-login-error");
+  const button = form.querySelector("button[type='submit']");
+  const say = (text) => { error.textContent = text || ""; error.hidden = !text; };
+  say(reason === "expired" ? form.dataset.expired : "");
+  dialog.hidden = false;
+  form.elements.username.focus();
+  gridmapSigningIn = new Promise((resolve) => {
+    const submit = async (event) => {
+      event.preventDefault();
+      button.disabled = true;
+      say(form.dataset.signingIn);
+      try {
+        const response = await fetch("/api/auth/token", {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+          body: new URLSearchParams({ username: form.elements.username.value, password: form.elements.password.value }),
+        });
+        const body = await response.json().catch(() => null);
+        if (!response.ok) {
+          say(response.status === 401 ? form.dataset.wrong : form.dataset.failed + ((body && body.detail) || response.status));
+          return;
+        }
+        window.sessionStorage.setItem(GRIDMAP_TOKEN_KEY, body.access_token);
+        window.sessionStorage.setItem(GRIDMAP_USER_KEY, JSON.stringify(body.user));
+        form.removeEventListener("submit", submit);
+        form.elements.password.value = "";
+        say("");
+        dialog.hidden = true;
+        gridmapSigningIn = null;
+        gridmapShowUser();
+        resolve(body.user);
+      } catch (failure) {
+        say(form.dataset.failed + failure.message);
+      } finally {
+        button.disabled = false;
+      }
+    };
+    form.addEventListener("submit", submit);
+  });
+  return gridmapSigningIn;
+}
+
+// Staff pages call this first: the form when nobody is signed in in this tab, else straight on.
+async function gridmapEnsureSignedIn() {
+  if (!gridmapToken()) await gridmapSignIn();
+  gridmapShowUser();
+  return gridmapSignedInUser();
+}
+
 // fetch → parsed JSON (null for an answer that is not JSON); a non-2xx answer throws GridmapHttpError.
 // options are fetch's (method, headers, body, cache…) plus nameUrl: true, for pages that load several
-// collections side by side and say in the message which request failed.
+// collections side by side and say in the message which request failed. The signed-in user's token goes along.
 async function gridmapRequest(url, options) {
   const init = Object.assign({}, options || {});
   const nameUrl = Boolean(init.nameUrl);
   delete init.nameUrl;
+  const token = gridmapToken();
+  if (token) init.headers = Object.assign({ Authorization: `Bearer ${token}` }, init.headers || {});
   const response = await fetch(url, init);
+  if (response.status === 401 && document.getElementById("gridmap-login")) {
+    gridmapForget();  // expired or revoked: sign in again, then the same request once more
+    await gridmapSignIn(token ? "expired" : undefined);
+    return gridmapRequest(url, options);
+  }
   const type = response.headers.get("content-type") || "";
   const body = type.includes("json") ? await response.json() : null;
   if (!response.ok) {

@@ -196,6 +196,7 @@ function gridmapDispatchRender(marker, incident, content, message) {
     .filter(Boolean).join(" ");
   const table = gridmapEl("table", { class: "gridmap-popup-fields" }, [
     gridmapDetailRow("description", incident.description),
+    gridmapDetailRow("contact", incident.reporter_contact),  // only dispatchers and admins get it
     gridmapDetailRow("address", incident.address),
     gridmapDetailRow("department", incident.department || (category && category.department)),
     gridmapDetailRow("grid", incident.grid_code),
@@ -283,7 +284,7 @@ async function gridmapDispatchTransition(marker, id, body, content) {
   try {
     const result = await gridmapRequest(`/api/incidents/${id}/transitions`, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-Gridmap-User": GRIDMAP_PAGE.user },
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(body),
     });
     gridmapDispatchRender(marker, result, content, { kind: "done", text: gridmapText("done", { action: label }) });
@@ -361,5 +362,6 @@ function gridmapDispatch(map) {
   L.DomEvent.disableScrollPropagation(document.getElementById("gridmap-panel"));
   window.gridmapDispatchMarkers = state.markers;
   window.gridmapDispatchReveal = gridmapDispatchReveal;
-  return gridmapDispatchLoad();
+  // Dispatchers see reporters' contacts and descriptions: sign in before anything is fetched.
+  return gridmapEnsureSignedIn().then(() => gridmapDispatchLoad());
 }

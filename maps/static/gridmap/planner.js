@@ -11,15 +11,6 @@ const GRIDMAP_PLANNER_COLOURS = {
 const GRIDMAP_PLANNER_LABEL_ZOOM = 16;  // permanent code/household labels from this zoom on (they crowd below)
 const GRIDMAP_PLANNER_EDITS = ["merge", "split", "redraw", "balance", "undo", "publish"];
 
-function gridmapPlannerUser() {
-  // No login on this page: the operation log records whatever name the planner stored (ASCII for the header).
-  try {
-    return window.localStorage.getItem("gridmap.user") || "planner";
-  } catch (error) {
-    return "planner";
-  }
-}
-
 // Never from the browser's cache: after an edit (ours or another planner's) plans and grids are read afresh.
 function gridmapPlannerRequest(url, options) {
   return gridmapRequest(url, Object.assign({ cache: "no-store" }, options || {}));
@@ -405,7 +396,7 @@ async function gridmapPlannerEdit(state, kind, body) {
   state.busy = true;
   state.pending = null;
   gridmapPlannerControls(state);
-  const headers = { "If-Match": `"${state.version}"`, "X-Gridmap-User": gridmapPlannerUser() };
+  const headers = { "If-Match": `"${state.version}"` };
   if (body) headers["Content-Type"] = "application/json";
   try {
     const answer = await gridmapPlannerRequest(`/api/plans/${state.planId}/${kind}`, {
@@ -510,7 +501,7 @@ async function gridmapPlannerCreateDraft(state) {
   try {
     const draft = await gridmapPlannerRequest("/api/plans", {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-Gridmap-User": gridmapPlannerUser() },
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ base: state.plan.id, name }),
     });
     // Wait until the new draft is readable (see gridmapPlannerFetchPlan) so the next page finds it.
@@ -602,6 +593,8 @@ async function gridmapPlanner(map) {
     [t.layers.findings]: state.findingLayer,
   }, { position: "bottomleft" }).addTo(map);
   try {
+    // Edits are the planner's (the operation log names whoever signed in): sign in before the plan loads.
+    await gridmapEnsureSignedIn();
     const [planId] = await Promise.all([gridmapPlannerResolvePlan(state), gridmapPlannerLoadCommunities(state)]);
     state.planId = planId;
     await gridmapPlannerReload(state);
