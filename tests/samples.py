@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import shapely
 from sqlalchemy import Connection, text
@@ -103,3 +105,21 @@ def buildings_box(connection: Connection | Session, fraction: float = 0.25) -> t
     ).one()
     dx, dy = (e - w) * fraction, (n - s) * fraction
     return w + dx, s + dy, w + 2 * dx, s + 2 * dy
+
+
+def report_incident(client: Any, session: Session, *, description: str, contact: str) -> int:
+    """Report a sanitation incident with a reporter's contact at the first building; its id."""
+    lon, lat = session.execute(
+        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(footprint) p FROM buildings LIMIT 1) b")
+    ).one()
+    reported = client.post(
+        "/api/incidents",
+        json={
+            "category": "sanitation",
+            "description": description,
+            "location": {"lon": lon, "lat": lat},
+            "reporter_contact": contact,
+        },
+    )
+    assert reported.status_code == 201, reported.text
+    return reported.json()["id"]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from gis import audit
 from gis.imports import import_frame
 from tests import samples
+from tests.samples import report_incident
 
 
 def trail(client: TestClient, **params: Any) -> list[dict[str, Any]]:
@@ -57,20 +58,7 @@ def test_plan_edits_and_publishing_are_audited(demo_client: TestClient) -> None:
 
 
 def test_incident_actions_are_audited_without_personal_data(demo_client: TestClient, demo_session: Session) -> None:
-    lon, lat = demo_session.execute(
-        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(footprint) p FROM buildings LIMIT 1) b")
-    ).one()
-    reported = demo_client.post(
-        "/api/incidents",
-        json={
-            "category": "sanitation",
-            "description": "垃圾满溢",
-            "location": {"lon": lon, "lat": lat},
-            "reporter_contact": "13912345678",
-        },
-    )
-    assert reported.status_code == 201, reported.text
-    incident = reported.json()["id"]
+    incident = report_incident(demo_client, demo_session, description="垃圾满溢", contact="13912345678")
     moved = demo_client.post(f"/api/incidents/{incident}/transitions", json={"action": "register"})
     assert moved.status_code == 200, moved.text
     entries = trail(demo_client, target=f"incident:{incident}")

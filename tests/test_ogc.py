@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.ogc_collections import COLLECTIONS
-from tests.samples import buildings_box
+from tests.samples import buildings_box, report_incident
 
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 EPSG4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
@@ -207,20 +207,9 @@ def test_grids_of_another_plan(demo_client: TestClient, demo_session: Session) -
 
 
 def test_incidents_by_time_and_without_personal_data(demo_client: TestClient, demo_session: Session) -> None:
-    lon, lat = demo_session.execute(
-        text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(footprint) c FROM buildings LIMIT 1) b")
-    ).one()
-    reported = demo_client.post(
-        "/api/incidents",
-        json={
-            "category": "sanitation",
-            "description": "张三 13800138000 楼道堆物",
-            "location": {"lon": lon, "lat": lat},
-            "reporter_contact": "13800138000",
-        },
+    incident = report_incident(
+        demo_client, demo_session, description="张三 13800138000 楼道堆物", contact="13800138000"
     )
-    assert reported.status_code == 201, reported.text
-    incident = reported.json()["id"]
     start, end = demo_session.execute(text("SELECT min(reported_at), max(reported_at) FROM incidents")).one()
     middle = start + (end - start) / 2
     expected = ids(demo_session, "SELECT id FROM incidents WHERE reported_at >= :t", t=middle)
