@@ -7,7 +7,7 @@ WEB := maps/web
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup system demo test bench loadtest lint serve clean
+.PHONY: setup system demo test test-unit bench loadtest lint serve clean
 
 setup: system $(VENV)/.installed $(WEB)/node_modules/.installed
 
@@ -47,8 +47,14 @@ demo: setup
 serve: setup
 	$(BIN)/gridmap serve --host $(HOST) --port $(PORT)
 
+# Every kind of test: tests/unit (no database), tests/db, tests/api, tests/browser (Chromium), tests/external (GDAL).
 test: setup
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# The fast ones: pure functions, no database, no browser (includes the package-dependency contract).
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit
 
 bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
@@ -60,8 +66,11 @@ bench: setup
 loadtest: setup
 	$(BIN)/python -m bench.loadtest
 
+# Style, the one-way package dependencies (import-linter contracts in pyproject.toml) and types (mypy on api/ and gis/).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	-$(BIN)/gridmap db stop

@@ -29,11 +29,11 @@ from api.routers import (
     users,
     workers,
 )
-from gis.cluster import plain_dsn
-from gis.coverage_runs import CoverageRunner, fail_abandoned
-from gis.db import POOL_CONNECTIONS, database_url, make_engine, make_sessionmaker
+from gis.auth.tokens import signing_key
+from gis.coverage.runs import CoverageRunner, fail_abandoned
+from gis.db.cluster import plain_dsn
+from gis.db.engine import POOL_CONNECTIONS, database_url, make_engine, make_sessionmaker
 from gis.settings import Settings, get_settings
-from gis.tokens import signing_key
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:

@@ -9,11 +9,11 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from gis import access, tokens
+from gis.auth import access, tokens
+from gis.auth.users import ANONYMOUS, Principal
 from gis.errors import InvalidInput, PreconditionRequired
-from gis.features import BBox
+from gis.layers.features import BBox
 from gis.settings import Settings
-from gis.users import ANONYMOUS, Principal
 
 
 async def session_slot(request: Request) -> AsyncIterator[None]:

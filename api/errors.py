@@ -106,10 +106,11 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(GridmapError, _domain)
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(HTTPException, _http)
-    app.add_exception_handler(Exception, _unexpected)
+    # The decorator form: Starlette types add_exception_handler for handlers of any Exception only.
+    app.exception_handler(GridmapError)(_domain)
+    app.exception_handler(RequestValidationError)(_validation)
+    app.exception_handler(HTTPException)(_http)
+    app.exception_handler(Exception)(_unexpected)
     _document_problems(app)
 
 
@@ -155,7 +156,7 @@ def _document_problems(app: FastAPI) -> None:
             for operation in item.values():
                 if not isinstance(operation, dict) or "responses" not in operation:
                     continue
-                content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                content: dict[str, dict[str, Any]] = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
                 if path.startswith("/open311/"):
                     content["application/json"] = {"schema": _OPEN311_ERRORS}
                 responses = operation["responses"]

@@ -29,7 +29,7 @@ import shapely
 from rich.table import Table
 
 from bench.common import Row, console, print_table, timed
-from gis.balance import balance_units
+from gis.plans.balance import balance_units
 
 BAND = (300, 500)
 UNIT_M = 50.0

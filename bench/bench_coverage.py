@@ -25,13 +25,13 @@ from sqlalchemy import text
 from bench.common import Row, bench_engine, console, print_table
 from bench.network_reference import reference_graph
 from bench.synthetic_city import synthetic_city
-from gis.coverage_runs import create_run, run_now
-from gis.crs import metric_epsg_for_bounds
-from gis.db import transaction
-from gis.imports import import_frame
-from gis.network_store import load_graph
-from gis.settings import get_settings
-from gis.walk_graph import Snap
+from gis.coverage.graph import Snap
+from gis.coverage.network_store import load_graph
+from gis.coverage.runs import run_coverage
+from gis.db.engine import transaction
+from gis.exchange.load import import_frame
+from gis.geo.crs import metric_epsg_for_bounds
+from gis.settings import Settings, get_settings
 
 
 def with_access_paths(buildings: gpd.GeoDataFrame, network: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -48,14 +48,14 @@ def with_access_paths(buildings: gpd.GeoDataFrame, network: gpd.GeoDataFrame) ->
     return pd.concat([network, extra], ignore_index=True)
 
 
-def _load(engine, n_buildings: int) -> tuple[dict[str, int], float]:
+def _load(engine, n_buildings: int, settings: Settings) -> tuple[dict[str, int], float]:
     city = synthetic_city(n_buildings)
     network = with_access_paths(city.buildings, city.network)
     with transaction(engine) as session:
         for layer in ("districts", "streets", "communities", "buildings", "facilities"):
-            import_frame(session, layer, getattr(city, layer))
+            import_frame(session, layer, getattr(city, layer), settings=settings)
         started = time.perf_counter()
-        report = import_frame(session, "network", network)
+        report = import_frame(session, "network", network, settings=settings)
         imported = time.perf_counter() - started
         tables = {"buildings": "buildings", "facilities": "facilities", "lines": "network_edges"}
         tables |= {"edges": "walk_edges", "nodes": "walk_nodes"}
@@ -97,12 +97,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     engine = bench_engine("gridmap_bench_coverage")
-    counts, network_seconds = _load(engine, args.buildings)
     settings = get_settings()
+    counts, network_seconds = _load(engine, args.buildings, settings)
 
     started = time.perf_counter()
     with transaction(engine) as session:
-        run = run_now(session, create_run(session, categories=None, actor="bench"), settings)
+        run = run_coverage(session, settings, categories=None, actor="bench")
     end_to_end = time.perf_counter() - started
     report = run["report"]
 

@@ -15,14 +15,16 @@ from sqlalchemy.orm import Session
 
 from bench.common import Row, bench_engine, print_table, timed
 from bench.synthetic_city import synthetic_city
-from gis.features import BBox, feature_collection
-from gis.imports import import_frame
-from gis.layers import get_layer
+from gis.exchange.load import import_frame
+from gis.layers.catalog import get_layer
+from gis.layers.features import BBox, feature_collection
+from gis.settings import get_settings
 
 
 def run(buildings: int) -> list[Row]:
     city = synthetic_city(buildings)
     engine = bench_engine()
+    settings = get_settings()
     rows: list[Row] = []
     frame = city.buildings
     size = f"{len(frame):,} buildings"
@@ -33,7 +35,7 @@ def run(buildings: int) -> list[Row]:
 
     def ours() -> None:
         with Session(engine) as session, session.begin():
-            import_frame(session, "buildings", frame)
+            import_frame(session, "buildings", frame, settings=settings)
 
     def peer() -> None:
         frame.to_postgis("peer_buildings", engine, if_exists="replace", index=False, chunksize=5_000)

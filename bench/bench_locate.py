@@ -22,8 +22,8 @@ import shapely
 from sqlalchemy import Engine, text
 
 from bench.common import Row, bench_engine, console, print_table, timed
-from gis.crs import metric_epsg
-from gis.grid_locator import GridLocator
+from gis.geo.crs import metric_epsg
+from gis.locate.index import GridLocator
 
 CENTRE = (121.55, 29.87)
 SPAN_M = 10_000.0

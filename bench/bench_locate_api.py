@@ -23,9 +23,10 @@ import numpy as np
 from sqlalchemy import text
 
 from bench.common import Row, bench_engine, console, print_table
-from gis.db import transaction
-from gis.demo import load_demo
-from gis.locate import LOCATE_SQL
+from gis.db.engine import transaction
+from gis.exchange.demo import load_demo
+from gis.locate.point import LOCATE_SQL
+from gis.settings import get_settings
 
 PORT = 8765
 
@@ -99,7 +100,7 @@ def run(seconds: int = 10, levels: tuple[int, ...] = (4, 8)) -> list[Row] | None
         return None
     engine = bench_engine("gridmap_bench_api")
     with transaction(engine) as session:
-        load_demo(session)
+        load_demo(session, get_settings())
     points = _points(engine)
     url = engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "GRIDMAP_DATABASE_URL": url}

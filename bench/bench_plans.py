@@ -19,10 +19,14 @@ from sqlalchemy.orm import Session
 
 from bench.common import Row, bench_engine, print_table
 from data.demo import generate_district
-from gis import dataset, grid_edits, plans
-from gis.db import transaction
-from gis.imports import import_frame
-from gis.plan_validation import validate_plan
+from gis.db.engine import transaction
+from gis.exchange.load import import_frame
+from gis.geo import dataset
+from gis.plans import edits as grid_edits
+from gis.plans import lifecycle as plans
+from gis.plans.commands import Command, Merge, Reassign, Split, Undo
+from gis.plans.validation import validate_plan
+from gis.settings import get_settings
 
 
 def _load(engine) -> float:
@@ -35,11 +39,12 @@ def _load(engine) -> float:
     )
     grids = district.grids.assign(community_code=community["code"].iloc[0])
     with transaction(engine) as session:
-        import_frame(session, "communities", community)
-        import_frame(session, "buildings", district.buildings)
-        import_frame(session, "network", district.network)
+        settings = get_settings()
+        import_frame(session, "communities", community, settings=settings)
+        import_frame(session, "buildings", district.buildings, settings=settings)
+        import_frame(session, "network", district.network, settings=settings)
         start = time.perf_counter()
-        import_frame(session, "grids", grids)
+        import_frame(session, "grids", grids, settings=settings)
         return time.perf_counter() - start
 
 
@@ -48,17 +53,17 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
-def _time_edit(engine, plan_id: int, kind: str, compute, repeat: int) -> list[float]:
+def _time_edit(engine, plan_id: int, command: Command, repeat: int) -> list[float]:
     """Edit + validation, each timed and then undone (untimed) so every run starts from the same plan."""
     times = []
     for _ in range(repeat):
         with Session(engine) as session, session.begin():
             version = plans.get_plan(session, plan_id)["version"]
             start = time.perf_counter()
-            plans.edit(session, plan_id, version=version, kind=kind, payload={}, actor="bench", compute=compute)
+            grid_edits.handle(session, plan_id, command, version=version, actor="bench")
             validate_plan(session, plan_id)
             times.append(time.perf_counter() - start)
-            plans.undo(session, plan_id, version=version + 1, actor="bench")
+            grid_edits.handle(session, plan_id, Undo(), version=version + 1, actor="bench")
     return times
 
 
@@ -135,12 +140,9 @@ def run(repeat: int = 15) -> tuple[list[Row], float]:
     size = f"{counts[0]:,} buildings, {counts[1]} grids"
     peer = _percentiles(_peer(engine, merge_moves, repeat))
     rows = []
-    for kind, compute in (
-        ("merge", lambda s, p: grid_edits.merge(s, p, [a, b])),
-        ("split", lambda s, p: grid_edits.split(s, p, target, line)),
-        ("reassign", lambda s, p: grid_edits.reassign(s, p, a, [building])),
-    ):
-        p50, p90 = _percentiles(_time_edit(engine, plan_id, kind, compute, repeat))
+    for command in (Merge((a, b)), Split(target, line), Reassign(a, (building,))):
+        kind = command.kind
+        p50, p90 = _percentiles(_time_edit(engine, plan_id, command, repeat))
         rows.append(Row(f"{kind} + validation, p50", size, p50 * 1000, "dissolve+overlay+sjoin", peer[0] * 1000, "ms"))
         rows.append(Row(f"{kind} + validation, p90", size, p90 * 1000, "dissolve+overlay+sjoin", peer[1] * 1000, "ms"))
     engine.dispose()

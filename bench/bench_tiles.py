@@ -25,9 +25,9 @@ from sqlalchemy import text
 from api.app import create_app
 from bench.common import Row, bench_engine, console, print_table
 from bench.synthetic_city import synthetic_city
-from gis.coverage_runs import create_run, run_now
-from gis.db import transaction
-from gis.imports import import_frame
+from gis.coverage.runs import run_coverage
+from gis.db.engine import transaction
+from gis.exchange.load import import_frame
 from gis.settings import Settings, get_settings
 
 HALF = 20037508.342789244
@@ -72,11 +72,12 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def _load(engine, n_buildings: int) -> tuple[float, float, float, float]:
+    settings = get_settings()
     city = synthetic_city(n_buildings)
     with transaction(engine) as session:
         for layer in ("districts", "streets", "communities", "buildings", "facilities", "network", "grids"):
-            import_frame(session, layer, getattr(city, layer))
-        run_now(session, create_run(session, categories=None, actor="bench"), get_settings())
+            import_frame(session, layer, getattr(city, layer), settings=settings)
+        run_coverage(session, settings, categories=None, actor="bench")
     return tuple(city.buildings.total_bounds)
 
 

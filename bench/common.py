@@ -12,8 +12,8 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from gis.cluster import ensure_database
-from gis.db import database_url, make_engine, upgrade
+from gis.db.cluster import ensure_database
+from gis.db.engine import database_url, make_engine, upgrade
 from gis.settings import get_settings
 
 console = Console(width=150)

@@ -38,10 +38,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bench.common import bench_engine, console
-from gis.cluster import plain_dsn
-from gis.db import transaction
-from gis.demo import load_demo
+from gis.db.cluster import plain_dsn
+from gis.db.engine import transaction
+from gis.exchange.demo import load_demo
 from gis.registry import incident_categories
+from gis.settings import get_settings
 
 DATABASE = "gridmap_loadtest"
 CHANNELS = ("app", "wechat", "hotline", "patrol")
@@ -139,7 +140,7 @@ def prepare(n: int, seed: int) -> tuple[Engine, list[Submission]]:
     """The demo district in a fresh database, and n reports at random points inside its buildings."""
     engine = bench_engine(DATABASE)
     with transaction(engine) as session:
-        load_demo(session)
+        load_demo(session, get_settings())
     with engine.connect() as conn:
         buildings = conn.execute(text("SELECT count(*) FROM buildings")).scalar_one()
         per_building = math.ceil(n / buildings)

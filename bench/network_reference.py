@@ -12,7 +12,7 @@ from collections import defaultdict
 import networkx as nx
 import numpy as np
 
-from gis.walk_graph import Snap, WalkGraph
+from gis.coverage.graph import Snap, WalkGraph
 
 
 def reference_graph(graph: WalkGraph, points: dict[str, Snap]) -> nx.Graph:

@@ -30,7 +30,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -42,6 +43,7 @@ __all__ = ["DEFAULT_BUILDINGS", "DEFAULT_SEED", "District", "generate_district"]
 
 METRIC_CRS = "EPSG:4549"  # CGCS2000 / 3-degree Gauss-Kruger CM 120E: Ningbo lies 1.5 degrees east of it
 STORAGE_CRS = "EPSG:4326"
+NULL = np.array(None, dtype=object)  # a missing name in np.where over object arrays
 CENTRE_LONLAT = (121.55, 29.87)
 
 DISTRICT_CODE, DISTRICT_NAME = "330203", "海曙区"
@@ -175,19 +177,20 @@ class _Town:
     communities: list[tuple[int, int, int, int, int]]  # (i0, i1, j0, j1, street index)
     cell_comm: np.ndarray  # (n_cells,) community index of each cell, c = i * ny + j
     to_world: Callable[[np.ndarray], np.ndarray]  # local metres -> EPSG:4549
-    uses: np.ndarray | None = None
-    compound_high: np.ndarray | None = None  # compound cells' type if the cell ends up a compound
-    score: np.ndarray | None = None  # how "old" a cell is: old-town blocks cluster where it is high
-    cache: dict[tuple[int, int], dict[str, np.ndarray]] | None = None
-    b: dict[str, np.ndarray] | None = None  # building attributes, one array each
-    compound_of_cell: np.ndarray | None = None
-    down_h: np.ndarray | None = None  # road sides downgraded to compound footways
-    down_v: np.ndarray | None = None
-    names: dict[str, list] | None = None
-    namer: _Namer | None = None
-    comm_codes: np.ndarray | None = None  # 12-digit code of each community
-    grid_units: list[tuple[int, np.ndarray]] | None = None  # (community, half cells) per grid
-    facilities: dict[str, list] | None = None
+    # Filled in by the steps, in order (unset until the step that makes them has run).
+    uses: np.ndarray = field(init=False)
+    compound_high: np.ndarray = field(init=False)  # compound cells' type if the cell ends up a compound
+    score: np.ndarray = field(init=False)  # how "old" a cell is: old-town blocks cluster where it is high
+    cache: dict[tuple[int, int], dict[str, np.ndarray]] = field(default_factory=dict)  # cell layouts, while used
+    b: dict[str, Any] = field(init=False)  # building attributes, one array (or list) each
+    compound_of_cell: np.ndarray = field(init=False)
+    down_h: np.ndarray = field(init=False)  # road sides downgraded to compound footways
+    down_v: np.ndarray = field(init=False)
+    names: dict[str, list] = field(init=False)
+    namer: _Namer = field(init=False)
+    comm_codes: np.ndarray = field(init=False)  # 12-digit code of each community
+    grid_units: list[tuple[int, np.ndarray]] = field(init=False)  # (community, half cells) per grid
+    facilities: dict[str, list] = field(init=False)
 
     @property
     def n_cells(self) -> int:
@@ -240,12 +243,12 @@ def _plan_streets(target: int, rng: np.random.Generator) -> tuple[int, int, list
     return nx, ny, streets
 
 
-def _plan_communities(street: tuple[int, int, int, int], rng: np.random.Generator) -> list[tuple[int, ...]]:
+def _plan_communities(street: tuple[int, int, int, int], rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
     """Columns of about three cells, each cut once north-south at its own row: about 13 cells each."""
     i0, i1, j0, j1 = street
     n_cols = max(1, round((i1 - i0) / 3))
     cols = np.round(np.linspace(i0, i1, n_cols + 1)).astype(int)
-    out = []
+    out: list[tuple[int, int, int, int]] = []
     for a, b in itertools.pairwise(cols):
         h = j1 - j0
         if h >= 6:
@@ -399,7 +402,7 @@ def _calibrate(town: _Town, target: int) -> None:
     def count(c: int, use: int) -> int:
         return len(_cell_layout(town, int(c), use)["x"])
 
-    fixed = sum(count(c, town.uses[c]) for c in np.flatnonzero(town.uses >= 0))
+    fixed = sum(count(int(c), int(town.uses[c])) for c in np.flatnonzero(town.uses >= 0))
     k = int(np.clip(round((target - fixed - 9 * len(order)) / 105), 0, len(order)))  # ~105 more per block
     total = fixed + sum(count(c, OLDTOWN) for c in order[:k]) + sum(count(c, compound[c]) for c in order[k:])
     low, high, last = target * (1 - BUILDING_TOLERANCE), target * (1 + BUILDING_TOLERANCE), 0
@@ -681,7 +684,7 @@ def _assemble_buildings(town: _Town) -> None:
     b["use"] = town.uses[b["cell"]]
     b["residential"] = b["households"] > 0
     town.b = b
-    town.cache = None
+    town.cache = {}  # the layouts are assembled: free them
 
 
 # -- compounds, names and grids -----------------------------------------------------------------------------
@@ -805,7 +808,7 @@ def _cut_grids(town: _Town) -> None:
     b, units_all = town.b, []
     hh_half = np.bincount(b["half"], weights=b["households"], minlength=2 * town.n_cells).astype(int)
     for k in range(len(town.communities)):
-        best = None
+        best: tuple[float, list[np.ndarray]] | None = None
         for from_south, from_east in ((False, False), (False, True), (True, False), (True, True)):
             units = _serpentine(town, k, from_south, from_east)
             cells = units // 2
@@ -816,6 +819,7 @@ def _cut_grids(town: _Town) -> None:
             cost, runs = _split_runs(hh_half[units], cut_cost)
             if best is None or cost < best[0]:
                 best = (cost, [units[a:z] for a, z in runs])
+        assert best is not None  # four serpentines were tried
         for run in best[1]:
             _fit_households(b, run)
             units_all.append((k, run))
@@ -1236,11 +1240,11 @@ def _network(town: _Town) -> tuple[np.ndarray, list[str | None], list[str]]:
 
     for a, z in ((p[:-1, :], mh), (mh, p[1:, :])):  # horizontal roads
         kind = np.where(town.down_h, FOOTWAY, np.broadcast_to(lat.h_kind[None, :], town.down_h.shape))
-        name = np.where(town.down_h, None, np.array(lines[: lat.ny + 1], dtype=object)[None, :])
+        name = np.where(town.down_h, NULL, np.array(lines[: lat.ny + 1], dtype=object)[None, :])
         add(a, z, name, kind)
     for a, z in ((p[:, :-1], mv), (mv, p[:, 1:])):  # vertical roads
         kind = np.where(town.down_v, FOOTWAY, np.broadcast_to(lat.v_kind[:, None], town.down_v.shape))
-        name = np.where(town.down_v, None, np.array(lines[lat.ny + 1 : lat.ny + lat.nx + 2], dtype=object)[:, None])
+        name = np.where(town.down_v, NULL, np.array(lines[lat.ny + 1 : lat.ny + lat.nx + 2], dtype=object)[:, None])
         add(a, z, name, kind)
     none = np.full(x.shape[:2], None, dtype=object)
     footway = np.full(x.shape[:2], FOOTWAY)

@@ -66,7 +66,8 @@ def entries(
     offset: int = 0,
 ) -> dict[str, Any]:
     """Entries newest first; `action` matches a prefix ("plan." finds every plan action)."""
-    where, params = ["TRUE"], {}
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if actor is not None:
         where.append("actor = :actor")
         params["actor"] = actor

@@ -14,7 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
 
-    # When unset, the embedded cluster under `home` is provisioned and used (gis.cluster).
+    # When unset, the embedded cluster under `home` is provisioned and used (gis.db.cluster).
     database_url: str | None = None
     home: Path = Field(default=PROJECT_ROOT / ".gridmap", description="state directory of the embedded cluster")
     pg_port: int = 55432

@@ -109,7 +109,7 @@ class _AddBasemap(MacroElement):
         self.config = json.dumps(asdict(base), ensure_ascii=False)
 
 
-def offline_map(*, plugins: tuple[str, ...] = (), base: Basemap | None = None, **kwargs: object) -> folium.Map:
+def offline_map(*, plugins: tuple[str, ...] = (), base: Basemap | None = None, **kwargs: Any) -> folium.Map:
     """A folium Map whose every script and stylesheet is served by the app (no CDN, no basemap by default).
 
     On a GCJ-02 basemap the map uses L.CRS.GCJ02 (maps/static/gridmap/basemap.js). Every page also gets
@@ -153,6 +153,7 @@ def render_page(
     """The page's HTML: head (viewport, title, the page's config, stylesheet and script from the app), the
     `body` elements (panels, forms), and the call `entry(map)` once the map exists."""
     root = fmap.get_root()
+    assert isinstance(root, folium.Figure)  # a Map's root is always its Figure (header, html, script)
     root.header.add_child(folium.Element('<meta name="viewport" content="width=device-width, initial-scale=1">'))
     root.header.add_child(folium.Element(f"<title>gridmap · {html.escape(title)}</title>"))
     # No favicon request: the app serves none, and a 404 would be a console error.

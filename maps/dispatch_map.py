@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from gis.incidents.workflow import STATES, TRANSITIONS
 from gis.registry import incident_categories
-from gis.workflow import STATES, TRANSITIONS
 from maps.assets import Basemap, offline_map, render_page
 from maps.login import login_form, user_badge
 

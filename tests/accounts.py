@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.tokens import issue_access_token
-from gis.users import Principal, create_user
+from gis.auth.tokens import issue_access_token
+from gis.auth.users import Principal
+from gis.incidents.workers import add_user
 
 
 def headers_for(
@@ -16,7 +17,7 @@ def headers_for(
     name = name or f"test-{role.replace('_', '-')}"
     found = session.execute(text("SELECT id, role FROM users WHERE username = :n"), {"n": name}).first()
     if found is None:
-        user_id = create_user(session, name, role, actor="test", grids=grids)["id"]
+        user_id = add_user(session, name, role, actor="test", grids=grids)["id"]
     else:
         assert found.role == role, f"user {name} exists as {found.role}, not {role}"
         user_id = found.id

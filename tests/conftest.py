@@ -1,4 +1,8 @@
-"""Tests run against a real PostgreSQL + PostGIS: `<name>_test` databases next to the configured one.
+"""Fixtures shared by every kind of test. Tests live by kind, each folder with its conftest and marker:
+tests/unit (no database), tests/db, tests/api, tests/browser (Debian Chromium), tests/external (GDAL and other
+outside clients); `pytest -m unit` or `make test-unit` runs the fast ones.
+
+Tests run against a real PostgreSQL + PostGIS: `<name>_test` databases next to the configured one.
 
 The empty test database is recreated and migrated once per session; the demo database is loaded once
 with the demo district (units built). Each test runs inside a transaction that is rolled back, so tests
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,14 +31,14 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.deps import get_session
-from gis.cluster import ensure_database
-from gis.db import check_postgis, database_url, make_engine, transaction, upgrade
-from gis.demo import load_demo
+from gis.db.cluster import ensure_database
+from gis.db.engine import check_postgis, database_url, make_engine, transaction, upgrade
 from gis.errors import DatabaseUnavailable
+from gis.exchange.demo import load_demo
+from gis.incidents.workers import add_user
 from gis.settings import Settings, get_settings
-from gis.users import create_user
-from tests import browser
 from tests.accounts import headers_for
+from tests.browser import harness as browser
 
 # Every role of the live server's database (browser tests) signs in with this password.
 LIVE_PASSWORD = "browser-test-password"
@@ -130,7 +135,7 @@ def demo_engine(settings: Settings) -> Iterator[Engine]:
     """A database holding the demo district with its units and published plan (loaded once)."""
     engine = fresh_database(settings, "test_demo")
     with transaction(engine) as session:
-        load_demo(session)
+        load_demo(session, settings)
     yield engine
     engine.dispose()
 
@@ -155,7 +160,7 @@ def as_role(request: pytest.FixtureRequest) -> Callable[..., dict[str, str]]:
     return request.getfixturevalue(used).as_role
 
 
-# -- browser tests (tests/browser.py) -------------------------------------------------------------------------
+# -- the live server (browser and external tests) -----------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -165,14 +170,14 @@ def browser_database(settings: Settings) -> Iterator[str]:
     with LIVE_PASSWORD."""
     engine = fresh_database(settings, "test_browser")
     with transaction(engine) as session:
-        load_demo(session)
+        load_demo(session, settings)
         first_grid = session.execute(
             text("SELECT g.code FROM grids g JOIN grid_plans p ON p.id = g.plan_id AND p.status = 'published' "
                  "ORDER BY g.code LIMIT 1")
         ).scalar_one()  # fmt: skip
         for role in ("admin", "planner", "dispatcher", "viewer", "grid_worker"):
             grids = (first_grid,) if role == "grid_worker" else ()
-            create_user(session, role, role, actor="test", password=LIVE_PASSWORD, grids=grids)
+            add_user(session, role, role, actor="test", password=LIVE_PASSWORD, grids=grids)
     url = engine.url.render_as_string(hide_password=False)
     engine.dispose()
     yield url
@@ -206,19 +211,13 @@ def live_headers(live_login: Callable[[str], dict]) -> Callable[[str], dict[str,
     return lambda role="admin": {"Authorization": f"Bearer {live_login(role)['access_token']}"}
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
-    yield from browser.launch()
+KINDS = ("unit", "db", "api", "browser", "external")
 
 
-@pytest.fixture
-def web(chromium, live_server: str, live_login, request: pytest.FixtureRequest) -> Iterator[browser.Browsing]:
-    """A fresh page on the live app, signed in as `admin`; blocked requests and console errors are recorded, a
-    screenshot kept."""
-    yield from browser.browsing(chromium, live_server, request.node.name, signed_in=live_login("admin"))
-
-
-@pytest.fixture
-def web_signed_out(chromium, live_server: str, request: pytest.FixtureRequest) -> Iterator[browser.Browsing]:
-    """A fresh page on the live app with nobody signed in: staff pages open at their sign-in form."""
-    yield from browser.browsing(chromium, live_server, request.node.name)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test is marked with the kind its folder names."""
+    root = Path(__file__).resolve().parent
+    for item in items:
+        kind = item.path.resolve().relative_to(root).parts[0]
+        if kind in KINDS:
+            item.add_marker(getattr(pytest.mark, kind))

@@ -9,6 +9,9 @@ import shapely
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from gis.exchange.load import import_frame
+from gis.settings import Settings
+
 ORIGIN = (121.55, 29.87)
 STEP = 0.0005  # ≈ 48 m east-west, 55 m north-south
 
@@ -93,6 +96,15 @@ def streets() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {"name": ["华泰路", "安丰路", "横街"], "kind": ["residential"] * 3}, geometry=lines, crs=4326
     )
+
+
+def load_town(session: Session, settings: Settings, n_buildings: int = 12) -> None:
+    """The sample communities, streets (as the walking network), buildings and grids — the grids become the
+    published plan."""
+    import_frame(session, "communities", communities(), settings=settings)
+    import_frame(session, "network", streets(), settings=settings)
+    import_frame(session, "buildings", buildings(n_buildings), settings=settings)
+    import_frame(session, "grids", grids(), settings=settings)
 
 
 def buildings_box(connection: Connection | Session, fraction: float = 0.25) -> tuple[float, float, float, float]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import ADMIN_ONLY, Offset, SessionDep, SettingsDep
+from api.schemas.audit import AuditPage
 from gis import audit
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[ADMIN_ONLY])
@@ -24,8 +25,8 @@ def entries(
     until: Annotated[datetime | None, Query(description="before this time (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, description="entries per page")] = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    return audit.entries(
+) -> AuditPage:
+    found = audit.entries(
         session,
         actor=actor,
         action=action,
@@ -35,3 +36,4 @@ def entries(
         limit=min(limit, settings.page_limit_max),
         offset=offset,
     )
+    return AuditPage.model_validate(found)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import SessionDep, SettingsDep, SignedIn
-from gis import tokens, users
+from api.schemas.auth import AccessToken, Me
+from gis.auth import tokens, users
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -19,12 +20,12 @@ def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> AccessToken:
     principal = users.authenticate(session, form.username, form.password)
     issued = tokens.issue_access_token(principal, request.app.state.signing_key, ttl_minutes=settings.token_ttl_minutes)
-    return issued | {"user": principal.to_dict()}
+    return AccessToken.model_validate(issued | {"user": principal.to_dict()})
 
 
 @router.get("/me", summary="who the bearer token stands for")
-def me(who: SignedIn, session: SessionDep) -> dict[str, Any]:
-    return users.get_user(session, who.name) | {"via": who.via}
+def me(who: SignedIn, session: SessionDep) -> Me:
+    return Me.model_validate(users.get_user(session, who.name) | {"via": who.via})

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse
 
 from api.deps import Offset, PlannerActor, SessionDep, SettingsDep
-from gis import catchments, coverage_runs, coverage_stats, facilities, site_suggestion
+from api.schemas.coverage import (
+    Candidates,
+    Catchment,
+    CoverageRun,
+    CoverageTable,
+    FacilityChange,
+    FacilityIn,
+    Gaps,
+    RunQueued,
+    RunRequest,
+    SiteSuggestions,
+)
+from gis.coverage import catchments, facilities
+from gis.coverage import runs as coverage_runs
+from gis.coverage import sites as site_suggestion
+from gis.coverage import stats as coverage_stats
 from gis.errors import InvalidInput
 from gis.registry import facility_registry
 
@@ -23,30 +38,6 @@ Speed = Annotated[float | None, Query(gt=0, le=3, description="walking speed, m/
 Category = Annotated[str, Query(description="facility category code (data/facility_categories.toml)")]
 
 
-class RunRequest(BaseModel):
-    categories: list[str] | None = Field(None, description="categories to recompute; all when omitted")
-
-
-class Candidates(BaseModel):
-    category: str
-    minutes: int | None = Field(None, ge=1, le=120)
-    k: int = Field(5, ge=1, le=site_suggestion.MAX_SITES)
-    mode: Literal["time", "distance"] = "time"
-    speed: float | None = Field(None, gt=0, le=3)
-    candidates: list[tuple[float, float]] = Field(..., min_length=1, max_length=100_000, description="[lon, lat]")
-
-
-class FacilityIn(BaseModel):
-    category: str | None = None
-    name: str | None = None
-    address: str | None = None
-    capacity: int | None = Field(None, ge=0, le=2**31 - 1)  # an integer column
-    public: bool | None = None
-    lon: float | None = None
-    lat: float | None = None
-    crs: str = "wgs84"
-
-
 def _tier(category: str, minutes: int | None) -> int:
     """The minutes asked for, else the category's own tier."""
     if minutes is not None:
@@ -57,7 +48,13 @@ def _tier(category: str, minutes: int | None) -> int:
     return found.tier
 
 
-@router.post("/api/coverage/runs", status_code=202, summary="start a coverage run in the background")
+@router.post(
+    "/api/coverage/runs",
+    status_code=202,
+    summary="start a coverage run in the background",
+    response_model=RunQueued,
+    responses={201: {"model": CoverageRun, "description": "with wait=true: the run, done"}},
+)
 def start_run(
     request: Request,
     response: Response,
@@ -66,21 +63,23 @@ def start_run(
     actor: PlannerActor,
     body: RunRequest | None = None,
     wait: Annotated[bool, Query(description="run now and answer when done (201)")] = False,
-) -> dict[str, Any]:
+) -> RunQueued | JSONResponse:
     categories = body.categories if body else None
     if wait:
-        run_id = coverage_runs.create_run(session, categories=categories, actor=actor)
-        response.status_code = 201
-        response.headers["Location"] = f"/api/coverage/runs/{run_id}"
-        return coverage_runs.run_now(session, run_id, settings)
+        run = CoverageRun.model_validate(
+            coverage_runs.run_coverage(session, settings, categories=categories, actor=actor)
+        )
+        return JSONResponse(
+            run.model_dump(mode="json"), status_code=201, headers={"Location": f"/api/coverage/runs/{run.id}"}
+        )
     run_id = request.app.state.coverage_runner.submit(categories, actor)
     response.headers["Location"] = f"/api/coverage/runs/{run_id}"
-    return {"id": run_id, "status": "queued", "href": f"/api/coverage/runs/{run_id}"}
+    return RunQueued(id=run_id, status="queued", href=f"/api/coverage/runs/{run_id}")
 
 
 @router.get("/api/coverage/runs/{run_id}", summary="a coverage run: status, progress and report")
-def get_run(session: SessionDep, run_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
-    return coverage_runs.get_run(session, run_id)
+def get_run(session: SessionDep, run_id: Annotated[int, Path(ge=1)]) -> CoverageRun:
+    return CoverageRun.model_validate(coverage_runs.get_run(session, run_id))
 
 
 @router.get("/api/coverage", summary="building and household coverage per area, category and tier")
@@ -92,8 +91,8 @@ def get_coverage(
     category: Annotated[str | None, Query(description="a category, or tier_complete; all when omitted")] = None,
     mode: ModeQ = "time",
     speed: Speed = None,
-) -> dict[str, Any]:
-    return coverage_stats.coverage(
+) -> CoverageTable:
+    table = coverage_stats.coverage(
         session,
         level=level,
         minutes=minutes,
@@ -101,6 +100,7 @@ def get_coverage(
         mode=mode,
         speed_mps=speed or settings.walking_speed_mps,
     )
+    return CoverageTable.model_validate(table)
 
 
 @router.get("/api/coverage/gaps", summary="residential buildings not reaching a category in time (GeoJSON)")
@@ -113,8 +113,8 @@ def get_gaps(
     speed: Speed = None,
     limit: Annotated[int, Query(ge=1, description="features per page (at most the server's maximum)")] = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    return coverage_stats.gaps(
+) -> Gaps:
+    found = coverage_stats.gaps(
         session,
         category=category,
         minutes=_tier(category, minutes),
@@ -123,6 +123,7 @@ def get_gaps(
         limit=min(limit, settings.page_limit_max),
         offset=offset,
     )
+    return Gaps.model_validate(found)
 
 
 @router.get("/api/coverage/suggest", summary="k new sites adding the most uncovered households (network nodes)")
@@ -134,8 +135,8 @@ def get_suggestions(
     minutes: Annotated[int | None, Query(ge=1, le=120, description="default: the category's tier")] = None,
     mode: ModeQ = "time",
     speed: Speed = None,
-) -> dict[str, Any]:
-    return site_suggestion.suggest_sites(
+) -> SiteSuggestions:
+    found = site_suggestion.suggest_sites(
         session,
         category=category,
         minutes=_tier(category, minutes),
@@ -144,14 +145,15 @@ def get_suggestions(
         speed_mps=speed or settings.walking_speed_mps,
         max_snap_m=settings.coverage_snap_m,
     )
+    return SiteSuggestions.model_validate(found)
 
 
 @router.post("/api/coverage/suggest", summary="the same among candidate points the planner supplies")
-def post_suggestions(session: SessionDep, settings: SettingsDep, body: Candidates) -> dict[str, Any]:
+def post_suggestions(session: SessionDep, settings: SettingsDep, body: Candidates) -> SiteSuggestions:
     for n, (lon, lat) in enumerate(body.candidates):
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise InvalidInput(f"candidates[{n}] = [{lon}, {lat}] is not WGS 84 [lon, lat]", where=f"candidates[{n}]")
-    return site_suggestion.suggest_sites(
+    found = site_suggestion.suggest_sites(
         session,
         category=body.category,
         minutes=_tier(body.category, body.minutes),
@@ -161,6 +163,7 @@ def post_suggestions(session: SessionDep, settings: SettingsDep, body: Candidate
         candidates=body.candidates,
         max_snap_m=settings.coverage_snap_m,
     )
+    return SiteSuggestions.model_validate(found)
 
 
 @router.get("/api/facilities/{facility_id}/catchment", summary="what a facility reaches on foot (display only)")
@@ -171,8 +174,8 @@ def get_catchment(
     minutes: Minutes = 15,
     mode: ModeQ = "time",
     speed: Speed = None,
-) -> dict[str, Any]:
-    return catchments.facility_catchment(
+) -> Catchment:
+    feature = catchments.facility_catchment(
         session,
         facility_id,
         minutes,
@@ -181,12 +184,13 @@ def get_catchment(
         max_snap_m=settings.coverage_snap_m,
         buffer_m=settings.catchment_buffer_m,
     )
+    return Catchment.model_validate(feature)
 
 
 @router.post("/api/facilities", status_code=201, summary="add a facility; its category's coverage is recomputed")
 def post_facility(
     response: Response, session: SessionDep, settings: SettingsDep, actor: PlannerActor, body: FacilityIn
-) -> dict[str, Any]:
+) -> FacilityChange:
     change = facilities.create_facility(session, body.model_dump(), settings, actor=actor)
     response.headers["Location"] = f"/api/facilities/{change.facility_id}"
     return _change(change)
@@ -199,7 +203,7 @@ def patch_facility(
     actor: PlannerActor,
     facility_id: Annotated[int, Path(ge=1)],
     body: FacilityIn,
-) -> dict[str, Any]:
+) -> FacilityChange:
     values = body.model_dump(exclude_unset=True)
     return _change(facilities.update_facility(session, facility_id, values, settings, actor=actor))
 
@@ -207,13 +211,14 @@ def patch_facility(
 @router.delete("/api/facilities/{facility_id}", summary="remove a facility; recomputes its category")
 def delete_facility(
     session: SessionDep, settings: SettingsDep, actor: PlannerActor, facility_id: Annotated[int, Path(ge=1)]
-) -> dict[str, Any]:
+) -> FacilityChange:
     return _change(facilities.delete_facility(session, facility_id, settings, actor=actor))
 
 
-def _change(change: facilities.FacilityChange) -> dict[str, Any]:
-    return {
-        "id": change.facility_id,
-        "recomputed_categories": change.categories,
-        "coverage_run": None if change.coverage_run_id is None else f"/api/coverage/runs/{change.coverage_run_id}",
-    }
+def _change(change: facilities.FacilityChange) -> FacilityChange:
+    run = change.coverage_run_id
+    return FacilityChange(
+        id=change.facility_id,
+        recomputed_categories=change.categories,
+        coverage_run=None if run is None else f"/api/coverage/runs/{run}",
+    )

@@ -13,8 +13,9 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from api.deps import SessionDep
-from gis import downloads
-from gis.layers import LAYERS, Layer
+from api.media_types import DOWNLOADS
+from gis.exchange import downloads
+from gis.layers.catalog import LAYERS, Layer
 
 router = APIRouter(tags=["downloads"])
 
@@ -23,7 +24,7 @@ FormatParam = Annotated[
 ]
 PlanParam = Annotated[int | None, Query(description="grid plan id (default: the published plan)")]
 FILES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {f.media_type: {} for f in downloads.FORMATS.values()}, "description": "the file"}
+    200: {"content": {DOWNLOADS[name]: {} for name in downloads.FORMATS}, "description": "the file"}
 }
 
 
@@ -31,7 +32,7 @@ def _send(download: downloads.Download) -> FileResponse:
     # The temporary directory goes once the file has been sent.
     return FileResponse(
         download.path,
-        media_type=download.media_type,
+        media_type=DOWNLOADS[download.format],
         filename=download.filename,
         background=BackgroundTask(download.remove),
     )
@@ -45,11 +46,11 @@ def _register(layer: Layer) -> None:
         "responses": FILES,
         "name": f"download_{layer.name}",
     }
-    if layer.name == "grids":
+    if layer.plan_scoped:
 
         @router.get(path, **options)
-        def grids(session: SessionDep, fmt: FormatParam = "gpkg", plan: PlanParam = None) -> FileResponse:
-            return _send(downloads.download(session, "grids", fmt, plan_id=plan))
+        def plan_layer(session: SessionDep, fmt: FormatParam = "gpkg", plan: PlanParam = None) -> FileResponse:
+            return _send(downloads.download(session, layer.name, fmt, plan_id=plan))
 
         return
 

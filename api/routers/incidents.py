@@ -3,49 +3,36 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from api.deps import BBoxDep, Offset, PrincipalDep, SessionDep, SettingsDep
-from gis import access, incidents, privacy
-from gis.bulk_assign import assign_points
-from gis.incident_stats import incident_stats
-from gis.incidents import IncidentFilter, Place
-from gis.users import Principal
+from api.schemas.common import Location
+from api.schemas.incidents import (
+    BulkAssignment,
+    BulkPoints,
+    Incident,
+    IncidentPage,
+    IncidentReport,
+    IncidentReported,
+    IncidentStats,
+    Relocation,
+    TransitionRequest,
+    incident_for,
+    reported_for,
+)
+from gis.auth import access
+from gis.auth.users import Principal
+from gis.incidents import privacy
+from gis.incidents import records as incidents
+from gis.incidents.records import IncidentFilter, Place
+from gis.incidents.stats import incident_stats
+from gis.locate.bulk import assign_points
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
-
-
-class Location(BaseModel):
-    lon: float
-    lat: float
-    crs: str = Field("wgs84", description="wgs84 | cgcs2000 | gcj02 | bd09 | EPSG:n")
-
-
-class IncidentReport(BaseModel):
-    category: str = Field(min_length=1, max_length=64, description="code in data/incident_categories.toml")
-    description: str | None = Field(None, max_length=5_000)
-    location: Location | None = None
-    address: str | None = Field(None, max_length=200, description="address or building name, when no location")
-    channel: str | None = Field(None, max_length=32, description="patrol | hotline | wechat | app | desk | ...")
-    reporter_contact: str | None = Field(None, max_length=200, description="kept private: dispatchers only")
-    photo_url: str | None = Field(None, max_length=2_000)
-
-
-class TransitionRequest(BaseModel):
-    action: str = Field(min_length=1, max_length=32)
-    note: str | None = Field(None, max_length=5_000)
-    duplicate_of: int | None = Field(None, description="the original incident, for mark_duplicate")
-
-
-class Relocation(BaseModel):
-    location: Location | None = None
-    address: str | None = Field(None, max_length=200)
-    note: str | None = Field(None, max_length=5_000)
 
 
 def _place(location: Location | None, address: str | None) -> Place:
@@ -64,7 +51,7 @@ def report(
     idempotency_key: Annotated[
         str | None, Header(max_length=200, description="retries with the same key make one incident")
     ] = None,
-) -> dict[str, Any]:
+) -> IncidentReported:
     incident, created = incidents.report(
         session,
         category=body.category,
@@ -82,41 +69,16 @@ def report(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     # A replay by key returns an existing incident: it gets the same privacy as any other read.
-    return privacy.shown_incident(session, who, incident)
-
-
-class BulkPoints(BaseModel):
-    crs: str = Field("wgs84", description="wgs84 | cgcs2000 | gcj02 | bd09 | EPSG:n, for every point")
-    points: list[tuple[float, float]] = Field(min_length=1, max_length=100_000, description="[[lon, lat], ...]")
+    return reported_for(privacy.audience_of(session, who, incident["id"]), incident)
 
 
 @router.post("/bulk", summary="assign many points to grids at once (vectorised; nothing is stored)")
-def bulk_assign(body: BulkPoints, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def bulk_assign(body: BulkPoints, session: SessionDep, settings: SettingsDep) -> BulkAssignment:
     xy = np.asarray(body.points, dtype=float)
     result = assign_points(session, xy[:, 0], xy[:, 1], crs=body.crs, snap_m=settings.locate_snap_m)
-    return {
-        "plan_id": result.plan_id,
-        "counts": result.counts(),
-        "assignments": [
-            {
-                "grid_id": int(g) if g >= 0 else None,
-                "grid_code": code,
-                "community_code": community,
-                "street_code": street,
-                "status": str(status),
-                "distance_m": float(distance),
-            }
-            for g, code, community, street, status, distance in zip(
-                result.grid_id,
-                result.grid_code,
-                result.community_code,
-                result.street_code,
-                result.status,
-                result.distance_m,
-                strict=True,
-            )
-        ],
-    }
+    return BulkAssignment.model_validate(
+        {"plan_id": result.plan_id, "counts": result.counts(), "assignments": result.records()}
+    )
 
 
 @router.get("", summary="incidents as GeoJSON, newest first")
@@ -135,7 +97,7 @@ def list_incidents(
     overdue: bool | None = None,
     since: Annotated[datetime | None, Query(description="reported at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="reported before (ISO 8601)")] = None,
-) -> dict[str, Any]:
+) -> IncidentPage:
     where = IncidentFilter(
         status=status,
         category=category,
@@ -149,29 +111,32 @@ def list_incidents(
     )
     page = min(limit or settings.page_limit_default, settings.page_limit_max)
     found = incidents.list_incidents(session, where, limit=page, offset=offset, contact=privacy.sees_contacts(who))
-    return privacy.shown_page(session, who, found)
+    return IncidentPage.of(found, privacy.audience_by_grid(session, who))
 
 
 @router.get("/stats", summary="counts by status and overdue, median handling time, per grid/community/street")
-def stats(session: SessionDep, level: Literal["grid", "community", "street", "all"] = "community") -> list[dict]:
-    return incident_stats(session, level)
+def stats(
+    session: SessionDep, level: Literal["grid", "community", "street", "all"] = "community"
+) -> list[IncidentStats]:
+    return [IncidentStats.model_validate(row) for row in incident_stats(session, level)]
 
 
 @router.get("/{incident_id}")
-def get_incident(incident_id: int, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
+def get_incident(incident_id: int, session: SessionDep, who: PrincipalDep) -> Incident:
     return _detail(session, who, incident_id)
 
 
-def _detail(session: Session, who: Principal, incident_id: int) -> dict[str, Any]:
+def _detail(session: Session, who: Principal, incident_id: int) -> Incident:
     """The incident with its history, as `who` may see it (with the reporter's contact for dispatchers)."""
-    found = incidents.get_incident(session, incident_id, contact=privacy.sees_contacts(who))
-    return privacy.shown_incident(session, who, found)
+    audience = privacy.audience_of(session, who, incident_id)
+    found = incidents.get_incident(session, incident_id, contact=audience is privacy.Audience.DISPATCH)
+    return incident_for(audience, found)
 
 
 @router.post("/{incident_id}/transitions")
 def transition(
     incident_id: int, body: TransitionRequest, session: SessionDep, settings: SettingsDep, who: PrincipalDep
-) -> dict[str, Any]:
+) -> Incident:
     access.check_incident_move(session, who, incident_id, body.action)
     incidents.transition(
         session,
@@ -188,7 +153,7 @@ def transition(
 @router.post("/{incident_id}/location", summary="correct the location; re-assigns the incident")
 def relocate(
     incident_id: int, body: Relocation, session: SessionDep, settings: SettingsDep, who: PrincipalDep
-) -> dict[str, Any]:
+) -> Incident:
     access.check_incident_move(session, who, incident_id)
     incidents.relocate(
         session,

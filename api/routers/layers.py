@@ -1,4 +1,4 @@
-"""One router factory for the read-only GeoJSON layers: adding a layer is one declaration."""
+"""One router factory for the read-only GeoJSON layers: every catalog layer with `read_api` gets its routes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.deps import BBoxDep, Offset, SessionDep, SettingsDep
-from gis import features
-from gis.layers import Layer, get_layer
-
-GEOJSON = "application/geo+json"
-READ_LAYERS = ("districts", "streets", "communities", "grids", "buildings", "facilities", "network")
+from api.schemas.layers import feature_collection_model, feature_model
+from gis.layers import features
+from gis.layers.catalog import LAYERS, Layer
 
 
 class LayerRouter:
@@ -25,7 +23,11 @@ class LayerRouter:
     def _register(self) -> None:
         layer = self.layer
 
-        @self.router.get("", summary=f"{layer.title_zh} ({layer.name}) as a GeoJSON FeatureCollection")
+        @self.router.get(
+            "",
+            response_model=feature_collection_model(layer),
+            summary=f"{layer.title_zh} ({layer.name}) as a GeoJSON FeatureCollection",
+        )
         def collection(
             session: SessionDep,
             settings: SettingsDep,
@@ -37,10 +39,10 @@ class LayerRouter:
             page = min(limit or settings.page_limit_default, settings.page_limit_max)
             return features.feature_collection(session, layer, bbox=bbox, limit=page, offset=offset, plan_id=plan)
 
-        @self.router.get("/{feature_id}", summary=f"one {layer.name} feature")
+        @self.router.get("/{feature_id}", response_model=feature_model(layer), summary=f"one {layer.name} feature")
         def item(session: SessionDep, feature_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
             return features.feature(session, layer, feature_id)
 
 
 def routers() -> list[APIRouter]:
-    return [LayerRouter(get_layer(name)).router for name in READ_LAYERS]
+    return [LayerRouter(layer).router for layer in LAYERS.values() if layer.read_api]

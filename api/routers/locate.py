@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from gis.coordinates import point_to_wgs84
-from gis.locate import locate_async
+from api.schemas.locate import Located
+from gis.geo.coordinates import point_to_wgs84
+from gis.locate.point import locate_async
 
 router = APIRouter(prefix="/api", tags=["locate"])
 
 
-@router.get("/locate")
+# The model documents the answer; the route sends it as built (see below), so it is not re-validated.
+@router.get("/locate", response_model=Located)
 async def locate_point(
     request: Request,
     lon: Annotated[float, Query(description="longitude, or easting x for a projected EPSG system")],

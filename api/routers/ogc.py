@@ -1,8 +1,9 @@
 """OGC API – Features and Tiles under /ogc, so QGIS, GDAL and other city systems read the live data.
 
-One router factory (`CollectionRouter`) serves every collection declared in gis/ogc_collections.py: adding
-a layer there is the only step. Every route answers JSON (GeoJSON for features) or, with ?f=html or a
-browser's Accept header, HTML. Everything here is public: only public fields are served.
+One router factory (`CollectionRouter`) serves every collection of gis/ogc/collections.py, which are the layers
+of the catalog (gis/layers/catalog.py) and the computed catchments: declaring a layer there is the only step.
+Every route answers JSON (GeoJSON for features) or, with ?f=html or a browser's Accept header, HTML; the
+response models (api/schemas/ogc.py) document the JSON. Everything here is public: only public fields are served.
 """
 
 from __future__ import annotations
@@ -11,16 +12,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
 
+from api import ogc_documents as docs
 from api.deps import Offset, SessionDep, SettingsDep
-from api.routers.tiles import tile_response
-from gis import ogc_documents as docs
-from gis import tiles
-from gis.downloads import FORMATS
+from api.media_types import DOWNLOADS, GEOJSON, JSON, SCHEMA, GeoJSONResponse, SchemaResponse
+from api.routers.tiles import TILE_RESPONSES, tile_response
+from api.schemas import ogc as schemas
 from gis.errors import BadParameter, NotFound
-from gis.ogc_collections import COLLECTIONS, Collection, ItemQuery, get_collection, parse_interval, parse_value
-from gis.ogc_crs import parse_bbox, parse_crs
-from gis.tile_matrix import check_matrix_set, check_tile, tile_matrix_set
+from gis.exchange.downloads import FORMATS
+from gis.layers import tiles
+from gis.layers.catalog import LAYERS
+from gis.ogc.collections import COLLECTIONS, Collection, ItemQuery, get_collection, parse_interval, parse_value
+from gis.ogc.crs import OgcCrs, parse_bbox, parse_crs
+from gis.ogc.tile_matrix import check_matrix_set, check_tile, tile_matrix_set
 from maps import ogc_html
 
 PREFIX = "/ogc"
@@ -31,9 +36,27 @@ Format = Annotated[str | None, Query(description="json (default) or html", patte
 CrsQ = Annotated[str | None, Query(description="output CRS: CRS84 (default), EPSG 4326, 4490 or 3857 URI")]
 
 
-def _offers(media_type: str) -> dict[str, Any]:
-    """Route options documenting what it really answers: `media_type`, or HTML (?f=html, browsers)."""
-    return {"response_class": Response, "responses": {200: {"content": {media_type: {}, "text/html": {}}}}}
+_RESPONSE_CLASSES: dict[str, type[JSONResponse]] = {
+    JSON: JSONResponse,
+    GEOJSON: GeoJSONResponse,
+    SCHEMA: SchemaResponse,
+}
+
+
+def _offers(media_type: str, model: type[BaseModel]) -> dict[str, Any]:
+    """Route options documenting what it really answers: `model` as `media_type`, or HTML (?f=html, browsers).
+
+    The routes negotiate and return their response themselves: the model documents the JSON, it is not applied."""
+    return {
+        "response_class": _RESPONSE_CLASSES[media_type],
+        "response_model": model,
+        "responses": {200: {"content": {"text/html": {}}}},
+    }
+
+
+def _content_crs(crs: OgcCrs) -> dict[str, str]:
+    """The Content-Crs header of OGC API – Features Part 2."""
+    return {"Content-Crs": f"<{crs.uri}>"}
 
 
 def _base(request: Request) -> tuple[str, str]:
@@ -67,13 +90,13 @@ def _check_params(request: Request, allowed: set[str]) -> None:
 
 
 def _downloads(request: Request, c: Collection) -> list[dict[str, Any]]:
-    """Enclosure links to whole-layer downloads (gis.downloads), for collections that are stored layers."""
-    if c.id == "catchments":
+    """Enclosure links to whole-layer downloads (gis.exchange.downloads), for collections that are stored layers."""
+    if c.id not in LAYERS:
         return []
     root = str(request.base_url).rstrip("/")
     return [
-        docs.link(f"{root}/api/{c.id}/download?format={key}", "enclosure", spec.media_type, f"download as {key}")
-        for key, spec in FORMATS.items()
+        docs.link(f"{root}/api/{c.id}/download?format={key}", "enclosure", DOWNLOADS[key], f"download as {key}")
+        for key in FORMATS
     ]
 
 
@@ -91,18 +114,18 @@ class CollectionRouter:
         extra = {"plan"} if c.plan_scoped else set()
         queryable = {p.name for p in c.properties if p.queryable}
 
-        @self.router.get("", summary=f"the {c.id} collection", **_offers(docs.JSON))
+        @self.router.get("", summary=f"the {c.id} collection", **_offers(JSON, schemas.CollectionInfo))
         def describe(request: Request, session: SessionDep, f: Format = None) -> Response:
             _check_params(request, {"f"})
             base, _ = _base(request)
             return _answer(
-                request, f, docs.collection(session, c, base, _downloads(request, c)), docs.JSON, "collection", {}
+                request, f, docs.collection(session, c, base, _downloads(request, c)), JSON, "collection", {}
             )
 
         @self.router.get(
             "/items",
             summary=f"{c.id} features",
-            **_offers(docs.GEOJSON),
+            **_offers(GEOJSON, schemas.items_model(c)),
             description=f"Filter by equality on a queryable: {filters}."
             + (" Grids: ?plan=ID for a plan other than the published one." if c.plan_scoped else ""),
         )
@@ -139,10 +162,11 @@ class CollectionRouter:
             base, _ = _base(request)
             page = c.page(session, query, settings)
             document = docs.items(page, c, base, query, dict(request.query_params))
-            headers = {"Content-Crs": output.content_crs}
-            return _answer(request, f, document, docs.GEOJSON, "items", headers)
+            return _answer(request, f, document, GEOJSON, "items", _content_crs(output))
 
-        @self.router.get("/items/{featureId}", summary=f"one {c.id} feature", **_offers(docs.GEOJSON))
+        @self.router.get(
+            "/items/{featureId}", summary=f"one {c.id} feature", **_offers(GEOJSON, schemas.feature_model(c))
+        )
         def item(
             request: Request,
             session: SessionDep,
@@ -155,36 +179,39 @@ class CollectionRouter:
             output = parse_crs(crs, where="crs")
             base, _ = _base(request)
             document = docs.item(c.item(session, feature_id, output, settings), c, base, output)
-            return _answer(request, f, document, docs.GEOJSON, "item", {"Content-Crs": output.content_crs})
+            return _answer(request, f, document, GEOJSON, "item", _content_crs(output))
 
-        @self.router.get("/queryables", summary=f"what {c.id} items can be filtered by", **_offers(docs.SCHEMA))
+        @self.router.get(
+            "/queryables", summary=f"what {c.id} items can be filtered by", **_offers(SCHEMA, schemas.Queryables)
+        )
         def queryables(request: Request, f: Format = None) -> Response:
             _check_params(request, {"f"})
             base, _ = _base(request)
-            return _answer(request, f, docs.queryables(c, base), docs.SCHEMA, "queryables", {})
+            return _answer(request, f, docs.queryables(c, base), SCHEMA, "queryables", {})
 
         if c.tiles:
             self._register_tiles(c)
 
     def _register_tiles(self, c: Collection) -> None:
-        layer = tiles.tile_layer(c.tiles or "")
+        layer = tiles.tile_layer(c.id)
 
-        @self.router.get("/tiles", summary=f"{c.id} vector tilesets", **_offers(docs.JSON))
+        @self.router.get("/tiles", summary=f"{c.id} vector tilesets", **_offers(JSON, schemas.Tilesets))
         def tilesets(request: Request, f: Format = None) -> Response:
             base, _ = _base(request)
-            return _answer(request, f, docs.tilesets(c, base), docs.JSON, "tilesets", {})
+            return _answer(request, f, docs.tilesets(c, base), JSON, "tilesets", {})
 
-        @self.router.get("/tiles/{tileMatrixSetId}", summary=f"the {c.id} tileset", **_offers(docs.JSON))
+        @self.router.get("/tiles/{tileMatrixSetId}", summary=f"the {c.id} tileset", **_offers(JSON, schemas.Tileset))
         def tileset(
             request: Request, matrix_set: Annotated[str, Path(alias="tileMatrixSetId")], f: Format = None
         ) -> Response:
             check_matrix_set(matrix_set)
             base, _ = _base(request)
-            return _answer(request, f, docs.tileset(c, base, layer.min_zoom), docs.JSON, "tileset", {})
+            return _answer(request, f, docs.tileset(c, base), JSON, "tileset", {})
 
         @self.router.get(
             "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
             response_class=Response,
+            responses=TILE_RESPONSES,
             summary=f"a {c.id} Mapbox vector tile",
         )
         def tile(
@@ -205,41 +232,43 @@ class CollectionRouter:
 router = APIRouter(prefix=PREFIX, tags=["ogc"])
 
 
-@router.get("", summary="OGC API landing page", **_offers(docs.JSON))
+@router.get("", summary="OGC API landing page", **_offers(JSON, schemas.LandingPage))
 @router.get("/", include_in_schema=False)
 def landing(request: Request, f: Format = None) -> Response:
     _check_params(request, {"f"})
     base, root = _base(request)
-    return _answer(request, f, docs.landing(base, root), docs.JSON, "landing", {})
+    return _answer(request, f, docs.landing(base, root), JSON, "landing", {})
 
 
-@router.get("/conformance", summary="the conformance classes this API implements", **_offers(docs.JSON))
+@router.get("/conformance", summary="the conformance classes this API implements", **_offers(JSON, schemas.Conformance))
 def conformance(request: Request, f: Format = None) -> Response:
     _check_params(request, {"f"})
-    return _answer(request, f, docs.conformance(), docs.JSON, "conformance", {})
+    return _answer(request, f, docs.conformance(), JSON, "conformance", {})
 
 
-@router.get("/collections", summary="every collection", **_offers(docs.JSON))
+@router.get("/collections", summary="every collection", **_offers(JSON, schemas.Collections))
 def collections(request: Request, session: SessionDep, f: Format = None) -> Response:
     _check_params(request, {"f"})
     base, _ = _base(request)
     downloads = {c.id: _downloads(request, c) for c in COLLECTIONS.values()}
-    return _answer(request, f, docs.collections(session, base, downloads), docs.JSON, "collections", {})
+    return _answer(request, f, docs.collections(session, base, downloads), JSON, "collections", {})
 
 
-@router.get("/tileMatrixSets", summary="the tiling schemes offered", **_offers(docs.JSON))
+@router.get("/tileMatrixSets", summary="the tiling schemes offered", **_offers(JSON, schemas.TileMatrixSets))
 def matrix_sets(request: Request, f: Format = None) -> Response:
     _check_params(request, {"f"})
     base, _ = _base(request)
-    return _answer(request, f, docs.tile_matrix_sets(base), docs.JSON, "tileMatrixSets", {})
+    return _answer(request, f, docs.tile_matrix_sets(base), JSON, "tileMatrixSets", {})
 
 
-@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="a tile matrix set definition", **_offers(docs.JSON))
+@router.get(
+    "/tileMatrixSets/{tileMatrixSetId}", summary="a tile matrix set definition", **_offers(JSON, schemas.TileMatrixSet)
+)
 def matrix_set(
     request: Request, matrix_set_id: Annotated[str, Path(alias="tileMatrixSetId")], f: Format = None
 ) -> Response:
     check_matrix_set(matrix_set_id)
-    return _answer(request, f, tile_matrix_set(), docs.JSON, "tileMatrixSet", {})
+    return _answer(request, f, tile_matrix_set(), JSON, "tileMatrixSet", {})
 
 
 unknown = APIRouter(prefix=PREFIX, include_in_schema=False)

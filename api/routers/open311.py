@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
@@ -18,99 +18,85 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
-from gis import incidents, privacy
+from api.schemas.open311 import (
+    Discovery,
+    Endpoint,
+    Service,
+    ServiceDefinition,
+    ServiceRequest,
+    ServiceRequestCreated,
+    service_request,
+)
+from gis.auth.users import Principal
 from gis.errors import GridmapError
-from gis.incidents import IncidentFilter, Place
+from gis.incidents import privacy
+from gis.incidents import records as incidents
+from gis.incidents.records import IncidentFilter, Place
 from gis.registry import incident_categories
 from gis.settings import Settings
-from gis.users import Principal
-from gis.workflow import CLOSED_STATES
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 SPEC = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-11-23T00:00:00Z"
 MAX_REQUESTS = 1_000
+Answer = TypeVar("Answer")
 
 
 def _errors(status: int, description: str) -> JSONResponse:
     return JSONResponse([{"code": status, "description": description}], status_code=status)
 
 
-def _answer(session: Session, work: Callable[[], Any], status: int = 200) -> JSONResponse:
+def _answer(session: Session, work: Callable[[], Answer]) -> Answer | JSONResponse:
     """Run `work` in a savepoint: a refused request is answered in Open311's error format and leaves nothing."""
     try:
         with session.begin_nested():
-            return JSONResponse(work(), status_code=status)
+            return work()
     except GridmapError as exc:
         where = f"{exc.where}: " if exc.where else ""
         return _errors(exc.status, where + exc.detail)
 
 
-def _service(code: str) -> dict[str, Any]:
+def _service(code: str) -> Service:
     category = incident_categories()[code]
-    return {
-        "service_code": code,
-        "service_name": category.name_zh,
-        "description": category.name_en,
-        "metadata": False,
-        "type": "realtime",
-        "keywords": category.name_en.lower(),
-        "group": category.department,
-    }
-
-
-def _request(incident: dict[str, Any]) -> dict[str, Any]:
-    closed = incident["status"] in CLOSED_STATES
-    category = incident_categories().get(incident["category"])
-    return {
-        "service_request_id": str(incident["id"]),
-        "status": "closed" if closed else "open",
-        "status_notes": incident["status"],
-        "service_name": category.name_zh if category else incident["category"],
-        "service_code": incident["category"],
-        "description": incident.get("description"),  # withheld from the public view (gis.privacy)
-        "agency_responsible": incident["department"],
-        "service_notice": None,
-        "requested_datetime": incident["reported_at"],
-        "updated_datetime": incident["state_entered_at"],
-        "expected_datetime": incident["deadline_at"],
-        "address": incident["address"],
-        "address_id": None,
-        "zipcode": None,
-        "lat": incident["lat"],
-        "long": incident["lon"],
-        "media_url": incident.get("photo_url"),
-    }
+    return Service(
+        service_code=code,
+        service_name=category.name_zh,
+        description=category.name_en,
+        metadata=False,
+        type="realtime",
+        keywords=category.name_en.lower(),
+        group=category.department,
+    )
 
 
 @router.get("/discovery.json")
-def discovery(request: Request) -> dict[str, Any]:
+def discovery(request: Request) -> Discovery:
     base = str(request.base_url).rstrip("/") + "/open311/v2"
-    return {
-        "changeset": "2026-11-23T00:00:00Z",
-        "contact": "gridmap dispatch centre",
-        "key_service": None,
-        "endpoints": [
-            {
-                "specification": SPEC,
-                "url": base,
-                "changeset": "2026-11-23T00:00:00Z",
-                "type": "production",
-                "formats": ["application/json"],
-            }
+    return Discovery(
+        changeset=CHANGESET,
+        contact="gridmap dispatch centre",
+        key_service=None,
+        endpoints=[
+            Endpoint(specification=SPEC, url=base, changeset=CHANGESET, type="production", formats=["application/json"])
         ],
-    }
+    )
 
 
 @router.get("/services.json")
-def services() -> list[dict[str, Any]]:
+def services() -> list[Service]:
     return [_service(code) for code in incident_categories()]
 
 
-@router.get("/services/{service_code}.json")
-def service_definition(service_code: str) -> JSONResponse:
+@router.get("/services/{service_code}.json", response_model=ServiceDefinition)
+def service_definition(service_code: str) -> ServiceDefinition | JSONResponse:
     if service_code not in incident_categories():
         return _errors(404, f"service_code {service_code!r} is unknown")
-    return JSONResponse({"service_code": service_code, "attributes": []})
+    return ServiceDefinition(service_code=service_code, attributes=[])
+
+
+def _one(session: Session, who: Principal, incident_id: int) -> ServiceRequest:
+    audience = privacy.audience_of(session, who, incident_id)
+    return service_request(incidents.get_incident(session, incident_id), audience)
 
 
 def _list(
@@ -122,25 +108,25 @@ def _list(
     end: datetime | None,
     status: str | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[ServiceRequest]:
     if ids:
         wanted = [int(i) for i in ids.split(",") if i.strip().isdigit()][:limit]
-        return [_request(privacy.shown_incident(session, who, incidents.get_incident(session, i))) for i in wanted]
-    page = privacy.shown_page(
-        session,
-        who,
-        incidents.list_incidents(
-            session, IncidentFilter(category=service_code, since=start, until=end), limit=limit, offset=0
-        ),
+        return [_one(session, who, i) for i in wanted]
+    page = incidents.list_incidents(
+        session, IncidentFilter(category=service_code, since=start, until=end), limit=limit, offset=0
     )
+    audience_of = privacy.audience_by_grid(session, who)
     found = [
-        _request(f["properties"] | {"lon": f["geometry"]["coordinates"][0], "lat": f["geometry"]["coordinates"][1]})
+        service_request(
+            f["properties"] | {"lon": f["geometry"]["coordinates"][0], "lat": f["geometry"]["coordinates"][1]},
+            audience_of(f["properties"]["grid_id"]),
+        )
         for f in page["features"]
     ]
-    return [r for r in found if status is None or r["status"] == status]
+    return [r for r in found if status is None or r.status == status]
 
 
-@router.get("/requests.json")
+@router.get("/requests.json", response_model=list[ServiceRequest])
 def requests(
     session: SessionDep,
     settings: SettingsDep,
@@ -150,21 +136,19 @@ def requests(
     start_date: datetime | None = None,
     end_date: datetime | None = None,
     status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
-) -> JSONResponse:
+) -> list[ServiceRequest] | JSONResponse:
     limit = min(MAX_REQUESTS, settings.page_limit_max)  # Open311 has no paging: the newest ones
     return _answer(
         session, lambda: _list(session, who, service_request_id, service_code, start_date, end_date, status, limit)
     )
 
 
-@router.get("/requests/{request_id}.json")
-def request_by_id(request_id: int, session: SessionDep, who: PrincipalDep) -> JSONResponse:
-    return _answer(
-        session, lambda: [_request(privacy.shown_incident(session, who, incidents.get_incident(session, request_id)))]
-    )
+@router.get("/requests/{request_id}.json", response_model=list[ServiceRequest])
+def request_by_id(request_id: int, session: SessionDep, who: PrincipalDep) -> list[ServiceRequest] | JSONResponse:
+    return _answer(session, lambda: [_one(session, who, request_id)])
 
 
-def _create(session: Session, settings: Settings, fields: dict[str, str], actor: str) -> list[dict[str, Any]]:
+def _create(session: Session, settings: Settings, fields: dict[str, str], actor: str) -> list[ServiceRequestCreated]:
     code = fields.get("service_code")
     if not code:
         raise GridmapError("service_code is required", where="service_code")
@@ -187,13 +171,17 @@ def _create(session: Session, settings: Settings, fields: dict[str, str], actor:
         photo_url=fields.get("media_url"),
         actor=actor,
     )
-    return [{"service_request_id": str(incident["id"]), "service_notice": incident["department"], "account_id": None}]
+    return [
+        ServiceRequestCreated(
+            service_request_id=str(incident["id"]), service_notice=incident["department"], account_id=None
+        )
+    ]
 
 
-@router.post("/requests.json")
+@router.post("/requests.json", status_code=201, response_model=list[ServiceRequestCreated])
 async def create_request(
     request: Request, session: SessionDep, settings: SettingsDep, who: PrincipalDep
-) -> JSONResponse:
+) -> list[ServiceRequestCreated] | JSONResponse:
     """POST as the spec says (form-encoded), or as a JSON object with the same fields."""
     raw = await request.body()
     try:
@@ -205,4 +193,4 @@ async def create_request(
         return _errors(400, "the body is neither form-encoded fields nor a JSON object")
     # Anonymous, as the spec has it; an integration with an API token is named in the history instead.
     actor = who.name if who.authenticated else "open311"
-    return await run_in_threadpool(_answer, session, lambda: _create(session, settings, fields, actor), 201)
+    return await run_in_threadpool(_answer, session, lambda: _create(session, settings, fields, actor))

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import SessionDep, SettingsDep
-from gis.extent import data_center
+from gis.layers.extent import data_center
 from gis.settings import Settings
 from maps import assets
 from maps.dispatch_map import dispatch_page

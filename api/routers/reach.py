@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, SettingsDep
-from gis.coordinates import point_to_wgs84
-from gis.reach import reach_from
+from api.schemas.coverage import Reach
+from gis.coverage.reach import reach_from
+from gis.geo.coordinates import point_to_wgs84
 
 router = APIRouter(tags=["coverage"])
 
@@ -23,12 +24,13 @@ def get_reach(
         str, Query(description="wgs84 | cgcs2000 | gcj02 (AMap, Tencent, WeChat) | bd09 (Baidu) | EPSG:n")
     ] = "wgs84",
     speed: Annotated[float | None, Query(gt=0, le=3, description="walking speed, m/s (default 1.2)")] = None,
-) -> dict[str, Any]:
+) -> Reach:
     wgs_lon, wgs_lat = point_to_wgs84(lon, lat, crs, where="lon/lat")
-    return reach_from(
+    found = reach_from(
         session,
         wgs_lon,
         wgs_lat,
         speed_mps=speed or settings.walking_speed_mps,
         max_snap_m=settings.coverage_snap_m,
     )
+    return Reach.model_validate(found)

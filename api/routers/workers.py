@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
 
 from api.deps import BBoxDep, GridWorker, Offset, SessionDep, SettingsDep
-from api.routers.incidents import Location
-from gis import incidents, privacy, workers
-from gis.incidents import IncidentFilter
+from api.schemas.incidents import IncidentPage
+from api.schemas.workers import CheckIn, CheckInLocated, CheckInRequest
+from gis.incidents import privacy, workers
+from gis.incidents import records as incidents
+from gis.incidents.records import IncidentFilter
 
 router = APIRouter(prefix="/api/workers/me", tags=["workers"])
 
 
-class CheckIn(BaseModel):
-    location: Location
-    accuracy_m: float | None = Field(None, ge=0, le=100_000, description="the phone's reported accuracy, metres")
-
-
 @router.post("/checkins", status_code=201, summary="check in: where the worker is, located in the current plan")
 def check_in(
-    body: CheckIn, session: SessionDep, settings: SettingsDep, worker: GridWorker, response: Response
-) -> dict[str, Any]:
+    body: CheckInRequest, session: SessionDep, settings: SettingsDep, worker: GridWorker, response: Response
+) -> CheckInLocated:
     checkin = workers.check_in(
         session,
-        worker.id,
+        worker.user_id,
         lon=body.location.lon,
         lat=body.location.lat,
         crs=body.location.crs,
@@ -35,7 +31,7 @@ def check_in(
         actor=worker.name,
     )
     response.headers["Location"] = f"/api/workers/me/checkins/{checkin['id']}"
-    return checkin
+    return CheckInLocated.model_validate(checkin)
 
 
 @router.get("/checkins", summary="the worker's own check-ins, newest first")
@@ -44,8 +40,9 @@ def my_checkins(
     worker: GridWorker,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
-) -> list[dict[str, Any]]:
-    return workers.list_checkins(session, worker.id, limit=limit, offset=offset)
+) -> list[CheckIn]:
+    found = workers.list_checkins(session, worker.user_id, limit=limit, offset=offset)
+    return [CheckIn.model_validate(checkin) for checkin in found]
 
 
 @router.get("/incidents", summary="incidents located in the worker's own grids (GeoJSON, newest first)")
@@ -59,13 +56,14 @@ def my_incidents(
     status: str | None = None,
     category: str | None = None,
     overdue: bool | None = None,
-) -> dict[str, Any]:
+) -> IncidentPage:
     where = IncidentFilter(
         status=status,
         category=category,
         overdue=overdue,
         bbox=(bbox.west, bbox.south, bbox.east, bbox.north) if bbox else None,
-        worker_id=worker.id,
+        worker_id=worker.user_id,
     )
     page = min(limit or settings.page_limit_default, settings.page_limit_max)
-    return privacy.shown_page(session, worker, incidents.list_incidents(session, where, limit=page, offset=offset))
+    found = incidents.list_incidents(session, where, limit=page, offset=offset)
+    return IncidentPage.of(found, privacy.audience_by_grid(session, worker))

@@ -5,14 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import shapely
 import typer
 
-from gis.bulk_assign import assign_points
-from gis.cli.common import console, failing_clearly, migrated_engine
-from gis.db import transaction
+from gis.cli.common import console, failing_clearly, migrated_session
 from gis.errors import InvalidInput
-from gis.io import read_frame, write_frame
 
 OFFSET_SYSTEMS = {"gcj02", "bd09", "wgs84", "cgcs2000"}
 
@@ -28,6 +24,11 @@ def register(app: typer.Typer) -> None:
         snap_m: Annotated[float, typer.Option(help="snap to the nearest grid within this many metres")] = 50.0,
     ) -> None:
         """Assign every point of a file to its grid in the current plan, in one vectorised pass."""
+        import shapely
+
+        from gis.exchange.files import read_frame, write_frame
+        from gis.locate.bulk import assign_points
+
         with failing_clearly():
             # GCJ-02 and BD-09 are not EPSG systems: read as plain lon/lat, then convert the coordinates.
             system = crs.lower() if crs and crs.lower() in OFFSET_SYSTEMS else None
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
             if system is None:
                 frame = frame.to_crs(4326)
             xy = shapely.get_coordinates(frame.geometry.to_numpy())
-            with transaction(migrated_engine()) as session:
+            with migrated_session() as session:
                 result = assign_points(session, xy[:, 0], xy[:, 1], crs=system or "wgs84", snap_m=snap_m)
             frame = frame.assign(
                 grid_code=result.grid_code,

@@ -5,19 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import shapely
 import typer
-from rich.table import Table
 
 from gis.cli.common import console, failing_clearly, migrated_engine, progress_bar, settings
-from gis.coverage_runs import create_run, run_now
-from gis.coverage_stats import coverage, gaps
-from gis.db import transaction
 from gis.errors import InvalidInput
-from gis.io import read_frame
-from gis.network_store import build_network
-from gis.registry import facility_registry
-from gis.site_suggestion import suggest_sites
+
+# The domain and its libraries (shapely, scipy, geopandas, SQLAlchemy) load inside each command: `--help` stays instant.
 
 app = typer.Typer(help="15-minute life circle: walking coverage of services (社区生活圈)")
 network_app = typer.Typer(help="the walking network", no_args_is_help=True)
@@ -34,14 +27,23 @@ def run(
     mode: Mode = "time",
 ) -> None:
     """Compute walking distances from every building to every facility category, then print coverage."""
-    if ctx.invoked_subcommand is not None:
+    if ctx.invoked_subcommand is not None:  # runs before a sub-command (and its --help): nothing to load
         return
+    from gis.coverage.runs import run_coverage
+    from gis.coverage.stats import coverage
+    from gis.db.engine import transaction
+
     with failing_clearly(), transaction(migrated_engine()) as session:
-        run_id = create_run(session, categories=category or None, actor="cli")
         with progress_bar("coverage") as update:
-            done = run_now(session, run_id, settings(), progress=lambda s, f: update(round(f * 100), 100, s))
-        report = done["report"]
-        table = coverage(session, level="all", mode=mode, speed_mps=speed or settings().walking_speed_mps)
+            done = run_coverage(
+                session,
+                settings(),
+                categories=category or None,
+                actor="cli",
+                progress=lambda s, f: update(round(f * 100), 100, s),
+            )
+        run_id, report = done["id"], done["report"]
+        table = coverage(session, level="all", mode=mode, speed_mps=speed or settings().walking_speed_mps)  # type: ignore[arg-type]
     _print_summary(table["rows"], category)
     for feature in ("buildings", "facilities"):
         unsnapped, minor = len(report["unsnapped"][feature]), len(report["minor_component"][feature])
@@ -55,6 +57,8 @@ def run(
 
 
 def _print_summary(rows: list[dict[str, Any]], categories: list[str] | None) -> None:
+    from rich.table import Table
+
     table = Table(title="生活圈覆盖率 coverage of residential buildings and households")
     for column in ("category", "minutes", "threshold", "buildings", "building %", "households", "household %"):
         table.add_column(column, justify="left" if column == "category" else "right")
@@ -86,6 +90,11 @@ def show(
     mode: Mode = "time",
 ) -> None:
     """Coverage per area from the latest run."""
+    from rich.table import Table
+
+    from gis.coverage.stats import coverage
+    from gis.db.engine import transaction
+
     with failing_clearly(), transaction(migrated_engine()) as session:
         result = coverage(
             session,
@@ -120,6 +129,9 @@ def show_gaps(
     mode: Mode = "time",
 ) -> None:
     """Residential buildings that do not reach a category in time, most households first."""
+    from gis.coverage.stats import gaps
+    from gis.db.engine import transaction
+
     with failing_clearly(), transaction(migrated_engine()) as session:
         found = gaps(
             session,
@@ -148,6 +160,13 @@ def suggest(
     mode: Mode = "time",
 ) -> None:
     """Where k new facilities would bring the most uncovered households within reach."""
+    import shapely
+
+    from gis.coverage.sites import suggest_sites
+    from gis.db.engine import transaction
+    from gis.exchange.files import read_frame
+    from gis.registry import facility_registry
+
     with failing_clearly():
         points = None
         if candidates is not None:
@@ -187,6 +206,9 @@ def build(
     ] = None,
 ) -> None:
     """Rebuild the walking graph (noding, components) from the imported network lines."""
+    from gis.coverage.network_store import build_network
+    from gis.db.engine import transaction
+
     with failing_clearly(), transaction(migrated_engine()) as session:
         report = build_network(session, node_crossings=crossings)
     console.print(report.summary())

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from gis.cli.common import console, failing_clearly, settings
-from gis.cluster import EmbeddedCluster, redact_url
-from gis.db import check_postgis, database_url, make_engine, upgrade
+
+if TYPE_CHECKING:
+    from gis.db.cluster import EmbeddedCluster
 
 app = typer.Typer(
     help="manage the database (the embedded cluster unless GRIDMAP_DATABASE_URL is set)", no_args_is_help=True
@@ -14,6 +17,8 @@ app = typer.Typer(
 
 
 def _embedded() -> EmbeddedCluster:
+    from gis.db.cluster import EmbeddedCluster
+
     return EmbeddedCluster(settings())
 
 
@@ -37,6 +42,9 @@ def stop() -> None:
 @app.command()
 def status() -> None:
     """Where the database is, whether it runs, and its PostGIS version."""
+    from gis.db.cluster import redact_url
+    from gis.db.engine import check_postgis, database_url, make_engine
+
     with failing_clearly():
         current = settings()
         if current.database_url:
@@ -54,12 +62,18 @@ def status() -> None:
             console.print(f"  url: {cluster.url()}")
             if not running:
                 raise typer.Exit(1)
-        console.print(f"PostGIS: {check_postgis(make_engine(database_url(current)))}")
+        engine = make_engine(database_url(current))
+        try:
+            console.print(f"PostGIS: {check_postgis(engine)}")
+        finally:
+            engine.dispose()
 
 
 @app.command()
 def url() -> None:
     """Print the database URL in use (starting the embedded cluster if needed)."""
+    from gis.db.engine import database_url
+
     with failing_clearly():
         print(database_url(settings()))
 
@@ -67,6 +81,8 @@ def url() -> None:
 @app.command("upgrade")
 def upgrade_command() -> None:
     """Run the Alembic migrations up to the newest revision."""
+    from gis.db.engine import database_url, upgrade
+
     with failing_clearly():
         upgrade(database_url(settings()))
         console.print("schema is up to date")

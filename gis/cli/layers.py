@@ -5,24 +5,27 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from gis.cli.common import actor, console, failing_clearly, migrated_engine, progress_bar
-from gis.db import transaction
-from gis.exports import export_layer
-from gis.imports import ImportReport, import_file
-from gis.layers import LAYERS
-from gis.osm import import_osm
+from gis.cli.common import actor, console, failing_clearly, migrated_engine, progress_bar, settings
+from gis.layers.catalog import LAYERS  # plain data: the layer names are the arguments' choices
 
-ImportLayer = StrEnum("ImportLayer", {name: name for name in [*LAYERS, "osm"]})
-ExportLayer = StrEnum("ExportLayer", {name: name for name in LAYERS})
+if TYPE_CHECKING:
+    from gis.exchange.load import ImportReport
+
+# The domain and its libraries (geopandas, pyogrio, momepy, SQLAlchemy) load inside each command: --help is instant.
+
+# Members from the catalog (typer shows them as the choices); mypy cannot see members made at run time.
+ImportLayer = StrEnum("ImportLayer", {name: name for name in [*LAYERS, "osm"]})  # type: ignore[misc]
+ExportLayer = StrEnum("ExportLayer", {name: name for name in LAYERS})  # type: ignore[misc]
 SHOWN_PROBLEMS = 30
 
 
 def show(report: ImportReport) -> None:
+    from rich.table import Table
+
     console.print(report.summary(), highlight=False)
     for note in report.notes:
         console.print(f"  note: {note}", highlight=False)
@@ -49,15 +52,26 @@ def register(app: typer.Typer) -> None:
         report: Annotated[Path | None, typer.Option(help="write the full per-row report as JSON here")] = None,
     ) -> None:
         """Import a file in one transaction: bad rows are reported and skipped, a bad file changes nothing."""
+        from gis.db.engine import transaction
+        from gis.exchange.load import import_file
+        from gis.exchange.osm import import_osm
+
         with failing_clearly():
             engine = migrated_engine()
             with progress_bar(f"importing {layer.value}") as bar, transaction(engine) as session:
                 if layer.value == "osm":
-                    reports = import_osm(session, path, progress=bar, actor=actor())
+                    reports = import_osm(session, path, settings=settings(), progress=bar, actor=actor())
                 else:
                     reports = [
                         import_file(
-                            session, layer.value, path, crs=crs, progress=bar, plan_name=plan_name, actor=actor()
+                            session,
+                            layer.value,
+                            path,
+                            settings=settings(),
+                            crs=crs,
+                            progress=bar,
+                            plan_name=plan_name,
+                            actor=actor(),
                         )
                     ]
             for one in reports:
@@ -74,6 +88,9 @@ def register(app: typer.Typer) -> None:
         plan: Annotated[int | None, typer.Option(help="grid plan id (grids only; default: the current plan)")] = None,
     ) -> None:
         """Export a layer in EPSG:4326, in the format the path's extension names."""
+        from gis.db.engine import transaction
+        from gis.exchange.exports import export_layer
+
         with failing_clearly():
             engine = migrated_engine()
             with transaction(engine) as session:

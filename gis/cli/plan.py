@@ -1,33 +1,34 @@
-"""`gridmap plan ...` and `gridmap units build`: the planner's operations for scripted work."""
+"""`gridmap plan ...` and `gridmap units build`: the planner's operations for scripted work.
+
+Each edit builds a command of gis.plans.commands and hands it to gis.plans.edits.handle, as the API does. Grids are
+named by id or by code. Only the standard library, typer and gis.cli.common are imported at start-up (`--help`
+answers at once); the domain and its libraries load inside the command that runs.
+"""
 
 from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import shapely
 import typer
-from rich.table import Table
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
-from gis import grid_edits, plans
-from gis.cli.common import console, failing_clearly, migrated_engine
-from gis.db import transaction
-from gis.errors import InvalidInput
-from gis.geometry_input import parse_geojson
-from gis.plan_diff import diff_plans
-from gis.plan_validation import validate_plan
-from gis.plans import Compute
-from gis.settings import get_settings
-from gis.unit_store import build_community_units, communities_without_units
+from gis.cli.common import console, failing_clearly, migrated_engine, settings
+
+if TYPE_CHECKING:
+    import shapely
+    from sqlalchemy.orm import Session
+
+    from gis.plans.commands import Command
 
 app = typer.Typer(help="grid plans: drafts, edits, validation, publishing", no_args_is_help=True)
 units_app = typer.Typer(help="units: the atomic pieces grids are made of", no_args_is_help=True)
 
 PlanId = Annotated[int, typer.Argument(help="plan id")]
+Grid = Annotated[str, typer.Argument(help="grid id or code")]
 Version = Annotated[int | None, typer.Option("--version", help="expected plan version (default: the current one)")]
 User = Annotated[str, typer.Option("--user", help="who makes the change")]
 
@@ -36,50 +37,101 @@ def _user() -> str:
     return getpass.getuser()
 
 
-def _geometry(value: str, expected: str) -> shapely.Geometry:
-    """WKT, GeoJSON text, or a path to a GeoJSON file, in WGS 84."""
-    text = Path(value).read_text() if Path(value).is_file() else value
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session on the migrated database whose work commits on success; the engine is closed afterwards."""
+    from gis.db.engine import transaction
+
+    engine = migrated_engine()
     try:
-        data = json.loads(text)
+        with transaction(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _geometry(value: str, expected: str) -> shapely.Geometry:
+    """A `expected` geometry ("LineString", "Polygon") in WGS 84 from WKT, GeoJSON text (a geometry or a Feature),
+    or the path of a file holding either."""
+    from gis.geo.user_geometry import parse_geojson
+
+    where = expected.lower()
+    source = _file_text(value)
+    try:
+        data = json.loads(source)
     except json.JSONDecodeError:
-        try:
-            data = shapely.geometry.mapping(shapely.from_wkt(text))
-        except shapely.errors.GEOSException as exc:
-            raise InvalidInput(f"not WKT or GeoJSON: {exc}", where=expected.lower()) from None
-    if data.get("type") == "Feature":
-        data = data["geometry"]
-    return parse_geojson(data, expected, where=expected.lower(), max_vertices=get_settings().max_vertices)
+        data = _wkt_as_geojson(source, where)
+    if isinstance(data, dict) and data.get("type") == "Feature":
+        data = data.get("geometry")
+    return parse_geojson(data, expected, where=where, max_vertices=settings().max_vertices)
+
+
+def _file_text(value: str) -> str:
+    """The file's text when `value` names a file, else `value` itself (inline WKT or GeoJSON)."""
+    try:
+        path = Path(value)
+        return path.read_text() if path.is_file() else value
+    except OSError:  # e.g. inline GeoJSON longer than a file name may be
+        return value
+
+
+def _wkt_as_geojson(source: str, where: str) -> dict[str, Any]:
+    """WKT (optionally EWKT with SRID=4326) as a GeoJSON object, so it is checked like GeoJSON is."""
+    import shapely
+
+    from gis.errors import InvalidInput
+
+    wkt = source.strip()
+    if wkt.upper().startswith("SRID="):
+        srid, _, wkt = wkt.partition(";")
+        if srid.upper().replace(" ", "") != "SRID=4326":
+            raise InvalidInput(f"{where}: give coordinates in WGS 84 (SRID=4326), not {srid}", where=where)
+    try:
+        geometry = shapely.from_wkt(wkt)
+    except shapely.errors.ShapelyError as exc:
+        shown = source if len(source) <= 60 else source[:57] + "..."
+        raise InvalidInput(f"{where}: {shown!r} is neither a file, GeoJSON nor WKT ({exc})", where=where) from None
+    if geometry is None:
+        raise InvalidInput(f"{where}: no geometry given", where=where)
+    interface = geometry.__geo_interface__
+
+    def plain(value: Any) -> Any:
+        return [plain(v) for v in value] if isinstance(value, list | tuple) else value
+
+    return {"type": interface["type"], "coordinates": plain(interface.get("coordinates", []))}
 
 
 def _print(data: Any) -> None:
     console.print_json(json.dumps(data, ensure_ascii=False, default=str))
 
 
-def _version(session: Session, plan_id: int, version: int | None) -> int:
-    """The version given, or the plan's current one (scripted work that owns the draft)."""
-    return version if version is not None else plans.get_plan(session, plan_id)["version"]
+def _edit(plan_id: int, version: int | None, user: str, build: Callable[[Session], Command]) -> None:
+    """Build the command (grid codes resolved in the same transaction), carry it out, print what it did."""
+    from gis.plans.edits import handle
+    from gis.plans.lifecycle import lock_draft
 
-
-def _run(plan_id: int, version: int | None, user: str, kind: str, payload: dict[str, Any], compute: Compute) -> None:
-    with failing_clearly(), transaction(migrated_engine()) as session:
-        result = plans.edit(
-            session,
-            plan_id,
-            version=_version(session, plan_id, version),
-            kind=kind,
-            payload=payload,
-            actor=user or _user(),
-            compute=compute,
-        )
+    with failing_clearly(), _session() as session:
+        lock_draft(session, plan_id, version)  # a stale version is refused as such, even when its grids have gone
+        result = handle(session, plan_id, build(session), version=version, actor=user or _user())
         _print(result.to_dict())
+
+
+def _grids(session: Session, plan_id: int, refs: list[str]) -> tuple[int, ...]:
+    from gis.plans.edits import grid_ids
+
+    return tuple(grid_ids(session, plan_id, refs))
 
 
 @app.command("list")
 def list_command() -> None:
     """Every plan with its status, version and totals."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from rich.table import Table
+
+    from gis.plans.lifecycle import list_plans
+
+    with failing_clearly(), _session() as session:
         table = Table("id", "name", "status", "version", "grids", "households", "effective from", "effective to")
-        for p in plans.list_plans(session):
+        for p in list_plans(session):
             table.add_row(
                 str(p["id"]),
                 p["name"],
@@ -100,21 +152,52 @@ def create(
     user: User = "",
 ) -> None:
     """A new draft copied from a plan."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
-        _print(plans.create_plan(session, base=base, name=name, actor=user or _user()))
+    from gis.plans.lifecycle import create_plan
+
+    with failing_clearly(), _session() as session:
+        _print(create_plan(session, base=base, name=name, actor=user or _user()))
 
 
 @app.command()
-def show(plan_id: PlanId) -> None:
-    """A plan and its grids."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
-        _print(plans.get_plan(session, plan_id))
+def show(
+    plan_id: PlanId,
+    as_json: Annotated[bool, typer.Option("--json", help="the plan and its grids as JSON")] = False,
+) -> None:
+    """A plan and its grids (id and code: edits take either)."""
+    from rich.table import Table
+
+    from gis.plans.lifecycle import get_plan, plan_grids
+
+    with failing_clearly(), _session() as session:
+        plan = get_plan(session, plan_id)
+        grids = plan_grids(session, plan_id)
+    if as_json:
+        _print({**plan, "grid_list": grids})
+        return
+    console.print(
+        f"plan {plan['id']} {plan['name']}: {plan['status']}, version {plan['version']}, "
+        f"{plan['grids']} grids, {plan['households']} households",
+        highlight=False,
+    )
+    table = Table("id", "code", "name", "community", "households", "buildings")
+    for g in grids:
+        table.add_row(
+            str(g["id"]),
+            g["code"],
+            g["name"] or "",
+            g["community_code"] or "",
+            str(g["households"]),
+            str(g["buildings"]),
+        )
+    console.print(table)
 
 
 @app.command()
 def validate(plan_id: PlanId) -> None:
     """Errors and warnings of a plan (exit code 1 when there are errors)."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from gis.plans.validation import validate_plan
+
+    with failing_clearly(), _session() as session:
         result = validate_plan(session, plan_id)
     for finding in result.errors + result.warnings:
         console.print(
@@ -130,73 +213,60 @@ def validate(plan_id: PlanId) -> None:
 @app.command()
 def merge(
     plan_id: PlanId,
-    grids: Annotated[list[int], typer.Argument(help="grid ids; the first keeps its code")],
+    grids: Annotated[list[str], typer.Argument(help="grid ids or codes; the first keeps its code")],
     version: Version = None,
     user: User = "",
 ) -> None:
     """Merge adjacent grids into the first one."""
-    _run(plan_id, version, user, "merge", {"grids": grids}, lambda s, p: grid_edits.merge(s, p, grids))
+    from gis.plans.commands import Merge
+
+    _edit(plan_id, version, user, lambda s: Merge(_grids(s, plan_id, grids)))
 
 
 @app.command()
 def split(
     plan_id: PlanId,
-    grid: Annotated[int, typer.Argument()],
-    line: Annotated[str, typer.Option(help="LineString as WKT, GeoJSON or a GeoJSON file (WGS 84)")],
+    grid: Grid,
+    line: Annotated[str, typer.Option(help="LineString as WKT, GeoJSON or a file holding either (WGS 84)")],
     version: Version = None,
     user: User = "",
 ) -> None:
     """Split a grid with a line."""
+    from gis.plans.commands import Split
+
     with failing_clearly():
         shape = _geometry(line, "LineString")
-    _run(
-        plan_id,
-        version,
-        user,
-        "split",
-        {"grid": grid, "line": shapely.geometry.mapping(shape)},
-        lambda s, p: grid_edits.split(s, p, grid, shape),
-    )
+    _edit(plan_id, version, user, lambda s: Split(_grids(s, plan_id, [grid])[0], shape))
 
 
 @app.command()
 def redraw(
     plan_id: PlanId,
-    grid: Annotated[int, typer.Argument()],
-    polygon: Annotated[str, typer.Option(help="Polygon as WKT, GeoJSON or a GeoJSON file (WGS 84)")],
+    grid: Grid,
+    polygon: Annotated[str, typer.Option(help="Polygon as WKT, GeoJSON or a file holding either (WGS 84)")],
     version: Version = None,
     user: User = "",
 ) -> None:
     """Move the units a polygon contains into a grid."""
+    from gis.plans.commands import Redraw
+
     with failing_clearly():
         shape = _geometry(polygon, "Polygon")
-    _run(
-        plan_id,
-        version,
-        user,
-        "redraw",
-        {"grid": grid, "polygon": shapely.geometry.mapping(shape)},
-        lambda s, p: grid_edits.redraw(s, p, grid, shape),
-    )
+    _edit(plan_id, version, user, lambda s: Redraw(_grids(s, plan_id, [grid])[0], shape))
 
 
 @app.command()
 def reassign(
     plan_id: PlanId,
-    grid: Annotated[int, typer.Argument()],
+    grid: Grid,
     buildings: Annotated[list[int], typer.Argument(help="building ids")],
     version: Version = None,
     user: User = "",
 ) -> None:
     """Move buildings (their units) into a grid."""
-    _run(
-        plan_id,
-        version,
-        user,
-        "reassign",
-        {"grid": grid, "buildings": buildings},
-        lambda s, p: grid_edits.reassign(s, p, grid, buildings),
-    )
+    from gis.plans.commands import Reassign
+
+    _edit(plan_id, version, user, lambda s: Reassign(_grids(s, plan_id, [grid])[0], tuple(buildings)))
 
 
 @app.command()
@@ -210,17 +280,10 @@ def balance(
     user: User = "",
 ) -> None:
     """Repartition a community into contiguous grids within the household band."""
-    payload = {"community": community, "min_households": min_households, "max_households": max_households, "seed": seed}
-    _run(
-        plan_id,
-        version,
-        user,
-        "balance",
-        payload,
-        lambda s, p: grid_edits.balance(
-            s, p, community=community, min_households=min_households, max_households=max_households, seed=seed
-        ),
-    )
+    from gis.plans.commands import Balance
+
+    command = Balance(community=community, min_households=min_households, max_households=max_households, seed=seed)
+    _edit(plan_id, version, user, lambda _s: command)
 
 
 @app.command()
@@ -231,41 +294,36 @@ def renumber(
     user: User = "",
 ) -> None:
     """Give every grid its standard code; prints the old → new map."""
-    _run(
-        plan_id,
-        version,
-        user,
-        "renumber",
-        {"layout": layout},
-        lambda s, p: grid_edits.renumber(s, p, layout),
-    )
+    from gis.plans.commands import Renumber
+
+    _edit(plan_id, version, user, lambda _s: Renumber(layout))
 
 
 @app.command()
 def undo(plan_id: PlanId, version: Version = None, user: User = "") -> None:
     """Undo the newest edit."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
-        _print(
-            plans.undo(session, plan_id, version=_version(session, plan_id, version), actor=user or _user()).to_dict()
-        )
+    from gis.plans.commands import Undo
+
+    _edit(plan_id, version, user, lambda _s: Undo())
 
 
 @app.command()
 def publish(plan_id: PlanId, version: Version = None, user: User = "") -> None:
-    """Make a valid draft the current plan."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
-        errors = validate_plan(session, plan_id).errors
-        _print(
-            plans.publish(
-                session, plan_id, version=_version(session, plan_id, version), actor=user or _user(), errors=errors
-            )
-        )
+    """Make a valid draft the current plan (validated under the draft's lock, in the same transaction)."""
+    from gis.plans.lifecycle import publish as publish_plan
+
+    with failing_clearly(), _session() as session:
+        _print(publish_plan(session, plan_id, version=version, actor=user or _user()))
 
 
 @app.command()
 def diff(plan_id: PlanId, against: Annotated[int, typer.Option(help="plan to compare with")]) -> None:
     """Per grid: households and buildings moved in and out, codes changed."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from rich.table import Table
+
+    from gis.plans.diff import diff_plans
+
+    with failing_clearly(), _session() as session:
         changes = diff_plans(session, plan_id, against)
     table = Table("status", "code", "previous code", "households", "in", "out", "buildings in", "buildings out")
     for c in changes["grids"]:
@@ -289,7 +347,11 @@ def build_units_command(
     ] = None,
 ) -> None:
     """Build (or rebuild) the units of communities."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from sqlalchemy import text
+
+    from gis.plans.unit_store import build_community_units, communities_without_units
+
+    with failing_clearly(), _session() as session:
         if community:
             ids = list(
                 session.execute(

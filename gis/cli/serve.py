@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from gis.cli.common import actor, console, failing_clearly, migrated_engine, progress_bar, settings
 from gis.cli.layers import show
-from gis.db import transaction
-from gis.demo import load_demo
-from gis.users import ensure_admin
+
+# uvicorn, the demo loader and the accounts module load inside the commands: `--help` stays instant.
 
 Host = Annotated[str, typer.Option(help="interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
 
 
 def _serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
+    import uvicorn
+
     base = f"http://{host}:{port}"
     console.print(f"gridmap serving on {base}")
     console.print(f"  overview map  {base}/maps/overview")
@@ -32,6 +32,7 @@ def _serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> N
         port=port,
         log_level="warning" if workers > 1 else "info",
         workers=workers,
+        access_log=access_log,
     )
 
 
@@ -52,11 +53,15 @@ def register(app: typer.Typer) -> None:
         host: Host = "127.0.0.1",
         port: Port = 8000,
         workers: Annotated[int, typer.Option(min=1, help="server processes (one per core)")] = 1,
+        access_log: Annotated[
+            bool,
+            typer.Option("--access-log/--no-access-log", help="log every request (off for load tests and benchmarks)"),
+        ] = True,
     ) -> None:
         """Serve the API and maps for whatever the database holds."""
         with failing_clearly():
             migrated_engine().dispose()
-        _serve(host, port, workers)
+        _serve(host, port, workers, access_log)
 
     @app.command()
     def demo(
@@ -65,10 +70,14 @@ def register(app: typer.Typer) -> None:
         port: Port = 8000,
     ) -> None:
         """Load the demo district (Haishu, Ningbo) into an empty database, then serve it."""
+        from gis.auth.users import ensure_admin
+        from gis.db.engine import transaction
+        from gis.exchange.demo import load_demo
+
         with failing_clearly():
             engine = migrated_engine()
             with progress_bar("loading the demo district") as bar, transaction(engine) as session:
-                reports = load_demo(session, progress=bar)
+                reports = load_demo(session, settings(), progress=bar)
             if reports:
                 for report in reports:
                     show(report)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from gis import tokens, users
-from gis.cli.common import actor, console, failing_clearly, migrated_engine
-from gis.db import transaction
+from gis.cli.common import actor, console, failing_clearly, migrated_session
 
 app = typer.Typer(help="user accounts and API tokens", no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="user name (login)")]
+# gis.auth.users.ROLES, written out so `--help` need not load the accounts module (a unit test keeps them equal).
+ROLE_HELP = "admin | planner | dispatcher | grid_worker | viewer"
 
 
 def _password(given: str | None) -> str:
@@ -26,15 +25,17 @@ def _password(given: str | None) -> str:
 @app.command()
 def add(
     name: Name,
-    role: Annotated[str, typer.Option(help=" | ".join(users.ROLES))],
+    role: Annotated[str, typer.Option(help=ROLE_HELP)],
     password: Annotated[str | None, typer.Option(help="asked for (not echoed) when omitted")] = None,
     display_name: Annotated[str | None, typer.Option(help="e.g. 王芳")] = None,
     grid: Annotated[list[str] | None, typer.Option(help="grid code in the current plan (grid workers; repeat)")] = None,
 ) -> None:
     """Create an account that signs in with a password."""
+    from gis.incidents import workers
+
     secret = _password(password)
-    with failing_clearly(), transaction(migrated_engine()) as session:
-        user = users.create_user(
+    with failing_clearly(), migrated_session() as session:
+        user = workers.add_user(
             session, name, role, actor=actor(), password=secret, display_name=display_name, grids=grid or ()
         )
     grids = f", grids {', '.join(user['grids'])}" if user["grids"] else ""
@@ -44,8 +45,10 @@ def add(
 @app.command()
 def passwd(name: Name, password: Annotated[str | None, typer.Option(help="asked for when omitted")] = None) -> None:
     """Set a user's password (also gives a login to a worker made by `gridmap worker assign`)."""
+    from gis.auth import users
+
     secret = _password(password)
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    with failing_clearly(), migrated_session() as session:
         users.change_user(session, name, actor=actor(), password=secret)
     console.print(f"password of {name} changed")
 
@@ -53,12 +56,14 @@ def passwd(name: Name, password: Annotated[str | None, typer.Option(help="asked 
 @app.command("set")
 def set_(
     name: Name,
-    role: Annotated[str | None, typer.Option(help=" | ".join(users.ROLES))] = None,
+    role: Annotated[str | None, typer.Option(help=ROLE_HELP)] = None,
     active: Annotated[bool | None, typer.Option("--active/--disabled", help="enable or disable the account")] = None,
     display_name: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Change a user's role, display name, or disable / enable the account."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from gis.auth import users
+
+    with failing_clearly(), migrated_session() as session:
         user = users.change_user(session, name, actor=actor(), role=role, active=active, display_name=display_name)
     console.print(f"user {user['name']}: {user['role']}, {'active' if user['active'] else 'disabled'}")
 
@@ -66,7 +71,11 @@ def set_(
 @app.command("list")
 def list_() -> None:
     """Every account: role, whether it is active and can sign in, grids."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from rich.table import Table
+
+    from gis.auth import users
+
+    with failing_clearly(), migrated_session() as session:
         found = users.list_users(session)
     table = Table("name", "role", "active", "password", "grids", "display name")
     for u in found:
@@ -88,7 +97,9 @@ def token(
     expires_days: Annotated[int | None, typer.Option(min=1, help="never expires when omitted")] = None,
 ) -> None:
     """Issue an API token for an integration acting as NAME; it is printed once, on standard output."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from gis.auth import tokens
+
+    with failing_clearly(), migrated_session() as session:
         issued = tokens.issue_api_token(session, name, actor=actor(), name=label, expires_days=expires_days)
     # The token alone on stdout (scripts capture it); the explanation on stderr.
     typer.echo(issued["token"])
@@ -102,7 +113,11 @@ def token(
 @app.command("tokens")
 def tokens_(name: Annotated[str | None, typer.Argument(help="only this user's")] = None) -> None:
     """API tokens (never their values)."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from rich.table import Table
+
+    from gis.auth import tokens
+
+    with failing_clearly(), migrated_session() as session:
         found = tokens.list_api_tokens(session, name)
     table = Table("id", "user", "name", "starts with", "created", "last used", "expires", "revoked")
     for t in found:
@@ -122,6 +137,8 @@ def tokens_(name: Annotated[str | None, typer.Argument(help="only this user's")]
 @app.command()
 def revoke(token_id: Annotated[int, typer.Argument(help="token id (see `gridmap user tokens`)")]) -> None:
     """Revoke an API token: it stops working at once."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from gis.auth import tokens
+
+    with failing_clearly(), migrated_session() as session:
         revoked = tokens.revoke_api_token(session, token_id, actor=actor())
     console.print(f"API token {token_id} of {revoked['user']} revoked")

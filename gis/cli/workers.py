@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from gis.cli.common import actor, console, failing_clearly, migrated_engine
-from gis.db import transaction
-from gis.workers import assign_worker
+from gis.cli.common import actor, console, failing_clearly, migrated_session
 
 app = typer.Typer(help="grid workers (网格员)", no_args_is_help=True)
 
@@ -20,6 +18,8 @@ def assign(
     name: Annotated[str | None, typer.Option(help="display name, e.g. 王芳")] = None,
 ) -> None:
     """Make a worker responsible for a grid; the assignment follows the grid into later plans."""
-    with failing_clearly(), transaction(migrated_engine()) as session:
+    from gis.incidents.workers import assign_worker
+
+    with failing_clearly(), migrated_session() as session:
         done = assign_worker(session, username, grid, display_name=name, actor=actor())
     console.print(f"{done['username']} now works grid {done['grid']}")

@@ -1,0 +1,223 @@
+"""Grid plans over HTTP: the bodies planners send (drafts and edits) and every answer the plan routes give.
+
+Answers keep exactly the keys gis.plans returns; the models document them in /openapi.json. Geometries are
+GeoJSON objects in WGS 84, passed through as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import Timestamp
+
+GeoJSONGeometry = dict[str, Any]
+
+# --- requests ---------------------------------------------------------------------------------------------------
+
+
+class PlanCreate(BaseModel):
+    base: int | Literal["current"] = Field("current", description='plan id, or "current" for the published plan')
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MergeEdit(BaseModel):
+    grids: list[int] = Field(min_length=2, max_length=200, description="grid ids; the first one keeps its code")
+
+
+class SplitEdit(BaseModel):
+    grid: int
+    line: dict[str, Any] = Field(description="GeoJSON LineString in WGS 84 crossing the grid")
+
+
+class RedrawEdit(BaseModel):
+    grid: int
+    polygon: dict[str, Any] = Field(description="GeoJSON Polygon in WGS 84; the units it contains join the grid")
+
+
+class ReassignEdit(BaseModel):
+    grid: int
+    buildings: list[int] = Field(min_length=1, max_length=10_000)
+
+
+class BalanceEdit(BaseModel):
+    community: str | None = Field(None, description="community code; or give `grids`")
+    grids: list[int] | None = None
+    min_households: int = Field(300, ge=0, le=100_000)
+    max_households: int = Field(500, ge=1, le=100_000)
+    seed: int = 0
+
+
+class RenumberEdit(BaseModel):
+    layout: str | None = Field(None, description="code layout in data/code_layouts.toml (default: the plan's)")
+
+
+# --- plans ------------------------------------------------------------------------------------------------------
+
+
+class Plan(BaseModel):
+    """A version of the grid layout with its totals. `version` is also sent as the ETag."""
+
+    id: int
+    name: str
+    status: Literal["draft", "published", "retired"]
+    version: int
+    base_plan_id: int | None = Field(description="the plan this draft was copied from")
+    min_households: int | None = Field(description="the household band, when set (by balancing)")
+    max_households: int | None
+    code_layout: str | None = Field(description="code layout in data/code_layouts.toml (None: the default)")
+    created_at: Timestamp
+    effective_from: Timestamp | None = Field(description="when it was published")
+    effective_to: Timestamp | None = Field(description="when it was retired")
+    grids: int = Field(description="number of grids")
+    households: int
+
+
+class PlanGridProperties(BaseModel):
+    """A grid of a plan: code, community and the totals derived from its units."""
+
+    model_config = ConfigDict(extra="allow")  # whatever else the grid layer serves passes through unchanged
+
+    id: int
+    code: str
+    name: str | None
+    community_code: str | None
+    households: int
+    buildings: int
+    population: int
+    area_m2: float = Field(description="area in m², rounded to 0.1")
+    plan_id: int
+
+
+class PlanGridFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: GeoJSONGeometry = Field(description="GeoJSON MultiPolygon in WGS 84")
+    properties: PlanGridProperties
+
+
+class PlanGrids(BaseModel):
+    """The plan's grids as a GeoJSON FeatureCollection."""
+
+    type: Literal["FeatureCollection"]
+    numberMatched: int  # OGC API Features names
+    numberReturned: int
+    features: list[PlanGridFeature]
+
+
+class PlanOperation(BaseModel):
+    """One entry of a plan's append-only operation log."""
+
+    seq: int
+    kind: str = Field(description="create | merge | split | redraw | reassign | balance | renumber | undo | publish")
+    actor: str
+    at: Timestamp
+    payload: dict[str, Any] = Field(description="the command's parameters and, under `result`, what it did")
+    version_after: int
+    undone: bool
+
+
+# --- edits ------------------------------------------------------------------------------------------------------
+
+
+class PlanVersion(BaseModel):
+    id: int
+    version: int = Field(description="the plan's version after the edit (also the ETag)")
+
+
+class GridChanges(BaseModel):
+    created: list[int]
+    changed: list[int]
+    removed: list[int]
+
+
+class PlanEditResult(BaseModel):
+    """What an edit did: the plan's new version, its operation number and the grids it touched."""
+
+    plan: PlanVersion
+    operation: int = Field(description="sequence number in the plan's operation log")
+    kind: str
+    grids: GridChanges
+
+
+class MergeResult(PlanEditResult):
+    merged_into: int = Field(description="the grid that holds the merged grids' units")
+
+
+class NewGrid(BaseModel):
+    id: int
+    code: str
+
+
+class SplitResult(PlanEditResult):
+    new_grids: list[NewGrid]
+
+
+class BalanceOutcome(BaseModel):
+    satisfied: bool = Field(description="every grid is within the band and contiguous")
+    problems: list[str] = Field(description="plain-language reasons for anything not satisfied")
+    attempts: int
+    households: list[int] = Field(description="households of the resulting grids, ascending")
+
+
+class BalanceResult(PlanEditResult):
+    balance: BalanceOutcome
+
+
+class RenumberResult(PlanEditResult):
+    codes: dict[str, str] = Field(description="old code → new code, for the grids whose code changed")
+    layout: str
+
+
+class UndoneOperation(BaseModel):
+    operation: int
+    kind: str
+
+
+class UndoResult(PlanEditResult):
+    undid: UndoneOperation
+
+
+# --- validation and diff ----------------------------------------------------------------------------------------
+
+
+class ValidationFinding(BaseModel):
+    type: str = Field(description="e.g. gap, overlap, non_contiguous, households_above")
+    severity: Literal["error", "warning"]
+    grids: list[str] = Field(description="codes of the grids concerned")
+    message: str
+    geometry: GeoJSONGeometry | None = Field(description="where, in WGS 84")
+
+
+class PlanValidation(BaseModel):
+    """A plan's errors (which block publishing) and warnings."""
+
+    plan: int
+    valid: bool
+    errors: list[ValidationFinding]
+    warnings: list[ValidationFinding]
+
+
+class GridDiff(BaseModel):
+    """One grid that differs between the two plans, followed across plans by lineage."""
+
+    status: Literal["added", "removed", "changed"]
+    grid: int | None = Field(description="its id in the plan (None when removed)")
+    code: str | None
+    previous_code: str | None
+    households: int
+    previous_households: int
+    households_in: int
+    households_out: int
+    buildings_in: int
+    buildings_out: int
+    units_in: int
+    units_out: int
+    geometry: GeoJSONGeometry
+
+
+class PlanDiff(BaseModel):
+    plan: int
+    against: int
+    grids: list[GridDiff]

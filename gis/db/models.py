@@ -1,0 +1,422 @@
+"""The data model. Alembic (gis/migrations) owns the schema; these classes mirror it.
+
+Geometries are stored in EPSG:4326 with declared types and GiST indexes. Polygon layers are stored as
+MultiPolygon so one type fits every source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STORAGE_SRID = 4326  # WGS 84: every geometry column is stored in it (DESIGN.md §2)
+
+
+def geometry(kind: str) -> Geometry:
+    # Indexes are declared explicitly (see __table_args__) so the migration and the models agree.
+    return Geometry(geometry_type=kind, srid=STORAGE_SRID, spatial_index=False)
+
+
+def gist(table: str, column: str) -> Index:
+    return Index(f"ix_{table}_{column}", column, postgresql_using="gist")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Dataset-wide facts decided once, e.g. the metric CRS (`metric_epsg`)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+# -- administrative areas: district (区) → street (街道) → community (社区) --------------------------
+
+
+class District(Base):
+    __tablename__ = "districts"
+    __table_args__ = (gist("districts", "boundary"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    boundary = mapped_column(geometry("MULTIPOLYGON"), nullable=True)
+
+
+class Street(Base):
+    __tablename__ = "streets"
+    __table_args__ = (gist("streets", "boundary"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id", ondelete="SET NULL"), index=True)
+    boundary = mapped_column(geometry("MULTIPOLYGON"), nullable=True)
+
+
+class Community(Base):
+    __tablename__ = "communities"
+    __table_args__ = (gist("communities", "boundary"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(15), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("streets.id", ondelete="SET NULL"), index=True)
+    boundary = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+# -- buildings, facilities, walking network -------------------------------------------------------
+
+
+class Building(Base):
+    __tablename__ = "buildings"
+    __table_args__ = (
+        gist("buildings", "footprint"),
+        CheckConstraint("households >= 0", name="households_non_negative"),
+        CheckConstraint("floors IS NULL OR floors >= 1", name="floors_positive"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    compound: Mapped[str | None] = mapped_column(Text, index=True)  # 小区 / 院落
+    floors: Mapped[int | None] = mapped_column(Integer)
+    residential: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    households_estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    population_resident: Mapped[int | None] = mapped_column(Integer)  # 常住
+    population_registered: Mapped[int | None] = mapped_column(Integer)  # 户籍
+    population_floating: Mapped[int | None] = mapped_column(Integer)  # 流动
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("units.id", ondelete="SET NULL", name="buildings_unit_id_fkey"), index=True
+    )
+    footprint = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+    entrance = mapped_column(geometry("POINT"), nullable=True)  # where walking starts; else a point on the footprint
+
+
+class Facility(Base):
+    __tablename__ = "facilities"
+    __table_args__ = (gist("facilities", "geom"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64), index=True)  # code in data/facility_categories.toml
+    name: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    public: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    geom = mapped_column(geometry("POINT"), nullable=False)
+
+
+class NetworkEdge(Base):
+    """A walkable line as imported (a way, a centreline); `walk_edges` is the noded graph built from these."""
+
+    __tablename__ = "network_edges"
+    __table_args__ = (gist("network_edges", "geom"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    length_m: Mapped[float] = mapped_column(Float)
+    geom = mapped_column(geometry("LINESTRING"), nullable=False)
+
+
+class WalkEdge(Base):
+    """An edge of the walking graph: a piece of a network line between two nodes (gis/coverage/noding.py)."""
+
+    __tablename__ = "walk_edges"
+    __table_args__ = (gist("walk_edges", "geom"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    network_edge_id: Mapped[int | None] = mapped_column(ForeignKey("network_edges.id", ondelete="SET NULL"))
+    source: Mapped[int] = mapped_column(BigInteger)  # walk_nodes.id
+    target: Mapped[int] = mapped_column(BigInteger)
+    length_m: Mapped[float] = mapped_column(Float)
+    component: Mapped[int] = mapped_column(Integer, index=True)  # 0 = the main connected component
+    geom = mapped_column(geometry("LINESTRING"), nullable=False)
+
+
+class WalkNode(Base):
+    __tablename__ = "walk_nodes"
+    __table_args__ = (gist("walk_nodes", "geom"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    component: Mapped[int] = mapped_column(Integer)
+    geom = mapped_column(geometry("POINT"), nullable=False)
+
+
+class NetworkAccess(Base):
+    """Where a building or facility meets the walking graph, from the latest coverage run."""
+
+    __tablename__ = "network_access"
+    feature: Mapped[str] = mapped_column(String(16), primary_key=True)  # "building" | "facility"
+    feature_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    edge_id: Mapped[int | None] = mapped_column(BigInteger)  # walk_edges.id; NULL: nothing within the snap distance
+    position_m: Mapped[float | None] = mapped_column(Float)  # along the edge from its source node
+    access_m: Mapped[float | None] = mapped_column(Float)
+    component: Mapped[int | None] = mapped_column(Integer)
+
+
+class CoverageRun(Base):
+    """One computation of walking distances (all categories, or some), run in the background."""
+
+    __tablename__ = "coverage_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'queued'"))  # queued|running|done|failed
+    categories = mapped_column(JSONB, nullable=True)  # null: every category
+    actor: Mapped[str] = mapped_column(Text)
+    stage: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[float] = mapped_column(Float, server_default=text("0"))  # 0..1
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    report = mapped_column(JSONB, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class BuildingReach(Base):
+    """Network distance from each building to the nearest facility of each category (NULL: none reachable).
+
+    Coverage is a GROUP BY over this table joined to buildings. No foreign keys: checking a million of them
+    made a full rewrite four times slower, and rows of a deleted building are never joined."""
+
+    __tablename__ = "building_reach"
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)
+    building_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    facility_id: Mapped[int | None] = mapped_column(BigInteger)
+    run_id: Mapped[int] = mapped_column(Integer)
+
+
+# -- grid plans ------------------------------------------------------------------------------------
+
+
+class GridPlan(Base):
+    """A version of the grid layout. Exactly one plan is published (current) at a time."""
+
+    __tablename__ = "grid_plans"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'published', 'retired')", name="plan_status"),
+        Index(
+            "one_published_plan",
+            text("(status = 'published')"),
+            unique=True,
+            postgresql_where=text("status = 'published'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'draft'"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    base_plan_id: Mapped[int | None] = mapped_column(ForeignKey("grid_plans.id", ondelete="SET NULL"))
+    min_households: Mapped[int | None] = mapped_column(Integer)
+    max_households: Mapped[int | None] = mapped_column(Integer)
+    code_layout: Mapped[str | None] = mapped_column(String(32))  # data/code_layouts.toml; None: the default
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    effective_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    effective_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Grid(Base):
+    """A set of units in one plan. Its polygon and statistics are derived from its units and cached."""
+
+    __tablename__ = "grids"
+    __table_args__ = (gist("grids", "geom"), UniqueConstraint("plan_id", "code", name="grid_code_per_plan"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plans.id", ondelete="CASCADE"), index=True)
+    # The same grid across plan versions (copied with a plan), so diffs can follow it when its code changes.
+    lineage: Mapped[str] = mapped_column(String(36), server_default=text("gen_random_uuid()::text"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(Text)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"), index=True)
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    buildings: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    area_m2: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+class Unit(Base):
+    """An atomic piece of a community: one building's tessellation cell, or open space. Units tile a community."""
+
+    __tablename__ = "units"
+    __table_args__ = (
+        gist("units", "geom"),
+        CheckConstraint("kind IN ('building', 'open')", name="unit_kind"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    compound: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    buildings: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    area_m2: Mapped[float] = mapped_column(Float)
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+class UnitAdjacency(Base):
+    """Pairs of units sharing an edge (unit_a < unit_b): contiguity and merge checks walk this graph."""
+
+    __tablename__ = "unit_adjacency"
+    __table_args__ = (CheckConstraint("unit_a < unit_b", name="ordered_pair"),)
+    unit_a: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)
+    unit_b: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Assignment(Base):
+    """The source of truth of a plan: which grid each unit belongs to."""
+
+    __tablename__ = "assignments"
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plans.id", ondelete="CASCADE"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), index=True)
+
+
+class PlanOperation(Base):
+    """Append-only log of edits on a plan, each with the inverse that undoes it exactly."""
+
+    __tablename__ = "plan_operations"
+    __table_args__ = (UniqueConstraint("plan_id", "seq", name="operation_order"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("grid_plans.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    payload = mapped_column(JSONB, nullable=False)
+    inverse = mapped_column(JSONB, nullable=False)
+    version_after: Mapped[int] = mapped_column(Integer)
+    undone: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+# -- people and incidents (grown by their capabilities) --------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'planner', 'dispatcher', 'grid_worker', 'viewer')", name="user_role"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(Text)  # personal data: never on public endpoints
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2; NULL: cannot sign in with a password
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiToken(Base):
+    """A long-lived token for an integration, acting as its user; only its sha256 is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the token's first characters, to recognise it in lists
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WorkerCheckin(Base):
+    """A grid worker's location check-in, located in the plan current at the time."""
+
+    __tablename__ = "worker_checkins"
+    __table_args__ = (
+        gist("worker_checkins", "location"),
+        Index("ix_worker_checkins_user_at", "user_id", "at"),
+        CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name="checkin_accuracy_non_negative"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("grid_plans.id", ondelete="SET NULL"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"), index=True)
+    location_status: Mapped[str | None] = mapped_column(String(8))  # inside | snapped | outside
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    own_grid: Mapped[bool] = mapped_column(Boolean)  # the grid is one of the worker's
+    location = mapped_column(geometry("POINT"), nullable=False)
+
+
+class GridWorker(Base):
+    """A grid worker (网格员) responsible for a grid, kept by lineage so it follows the grid across plans."""
+
+    __tablename__ = "grid_workers"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    grid_lineage: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class Incident(Base):
+    """A reported problem, located in the plan current at the time (kept in `plan_id`), moving round the loop."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        gist("incidents", "location"),
+        CheckConstraint(
+            "status IN ('reported', 'registered', 'dispatched', 'in_progress', 'resolved', 'verified', 'closed', "
+            "'rejected', 'returned', 'duplicate')",
+            name="incident_status",
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'reported'"), index=True)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    reporter_contact: Mapped[str | None] = mapped_column(Text)  # personal data: never on public endpoints
+    photo_url: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    state_entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("grid_plans.id", ondelete="SET NULL"))
+    # Areas at assignment time, so filters and statistics survive later boundary changes.
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"), index=True)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("streets.id", ondelete="SET NULL"), index=True)
+    location_status: Mapped[str | None] = mapped_column(String(8))  # inside | snapped | outside
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    location = mapped_column(geometry("POINT"), nullable=False)
+
+
+class IncidentEvent(Base):
+    """Append-only history: every report, transition and location correction with actor, time and note."""
+
+    __tablename__ = "incident_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    details = mapped_column(JSONB, nullable=True)

@@ -1,0 +1,387 @@
+"""Importing layers: check every row, repair or reject it with a reason, and load the rest in one transaction.
+
+One bad row never aborts the others; a file that cannot be read, has no CRS, or whose coordinates only
+make sense swapped is refused whole (FileRejected) and nothing is written. The row checks live in
+gis/exchange/rows.py (no database); this module adds what needs one — codes already present, the dataset's
+metric CRS — loads the records with COPY, links them to their parents and reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import geopandas as gpd
+import numpy as np
+import psycopg
+import shapely
+from psycopg import sql
+from sqlalchemy import CursorResult, text
+from sqlalchemy.orm import Session
+
+from gis import audit
+from gis.coverage.network_store import build_network
+from gis.db.engine import psycopg_connection, quote_ident
+from gis.errors import FileRejected
+from gis.exchange import rows
+from gis.exchange.files import crs_label, read_frame
+from gis.exchange.rows import Record, RowProblem
+from gis.geo import dataset
+from gis.geo.crs import STORAGE_CRS
+from gis.layers.catalog import Layer, get_layer
+from gis.plans.adopt import adopt_grid_layer
+from gis.registry import incident_categories
+from gis.settings import Settings
+
+__all__ = [
+    "COPY_BATCH",
+    "ImportReport",
+    "Progress",
+    "RowProblem",
+    "import_file",
+    "import_frame",
+    "link_communities_to_buildings",
+]
+
+Progress = Callable[[int, int], None]
+COPY_BATCH = 2_000
+
+
+@dataclass
+class ImportReport:
+    layer: str
+    source: str
+    source_crs: str = "none"
+    read: int = 0
+    imported: int = 0
+    repaired: list[RowProblem] = field(default_factory=list)
+    rejected: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    plan_id: int | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)  # faults of an imported layer as drawn
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (
+            f"{self.layer}: read {self.read} rows from {self.source} ({self.source_crs}), imported {self.imported}, "
+            f"repaired {len(self.repaired)}, rejected {len(self.rejected)}"
+        )
+
+
+def import_file(
+    session: Session,
+    layer: str,
+    path: str | Path,
+    *,
+    settings: Settings,
+    crs: str | None = None,
+    progress: Progress | None = None,
+    plan_name: str | None = None,
+    actor: str = "system",
+) -> ImportReport:
+    """Read `path` and import it as `layer` inside the caller's transaction."""
+    frame = read_frame(path, crs)
+    return import_frame(
+        session,
+        layer,
+        frame,
+        settings=settings,
+        source=Path(path).name,
+        progress=progress,
+        plan_name=plan_name,
+        actor=actor,
+    )
+
+
+def import_frame(
+    session: Session,
+    layer: str,
+    frame: gpd.GeoDataFrame,
+    *,
+    settings: Settings,
+    source: str = "<frame>",
+    progress: Progress | None = None,
+    plan_name: str | None = None,
+    actor: str = "system",
+) -> ImportReport:
+    """Import `frame` as `layer` inside the caller's transaction; `settings` gives the vertex limit per geometry
+    and the dwelling size of household estimates."""
+    spec = get_layer(layer)
+    report = ImportReport(layer=spec.name, source=source, source_crs=crs_label(frame.crs), read=len(frame))
+    if frame.crs is None:
+        raise FileRejected(f"{source}: no coordinate reference system", where="crs")
+    checked = rows.check_rows(frame, spec, source=source, max_vertices=settings.max_vertices)
+    report.rejected += checked.rejected
+    report.repaired += checked.repaired
+    report.notes += checked.notes
+    records = checked.records
+    if spec.name == "buildings":
+        _fill_households(session, records, dwelling_size_m2=settings.dwelling_size_m2)
+    records = _without_taken_codes(session, spec, records, report)
+    if spec.name == "network":
+        records, split = rows.explode_lines(records)
+        if split:
+            report.notes.append(f"{split} multi-part lines split into single edges")
+    _set_metric_crs(session, records)
+
+    extra: dict[str, Any] = {}
+    if spec.name == "grids":
+        report.plan_id = extra["plan_id"] = _create_imported_plan(session, plan_name or Path(source).stem)
+    if spec.name == "network":
+        _add_lengths(session, records)
+    _copy(session, spec, records, extra, progress)
+    report.imported = len(records)
+    LINKERS.get(spec.name, lambda _s, _r: None)(session, report)
+    report.rejected.sort(key=lambda p: p.row)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"import.{spec.name}",
+        target=f"layer:{spec.name}",
+        after={
+            "source": report.source,
+            "read": report.read,
+            "imported": report.imported,
+            "repaired": len(report.repaired),
+            "rejected": len(report.rejected),
+            "plan_id": report.plan_id,
+        },
+    )
+    return report
+
+
+# -- checks that need the database ---------------------------------------------------------------------
+
+
+def _fill_households(session: Session, records: list[Record], *, dwelling_size_m2: float) -> None:
+    """Residential buildings without a household count get an estimate, flagged as such."""
+    missing = rows.households_to_estimate(records)
+    if not missing:
+        return
+    bounds = shapely.total_bounds(np.array([r["_geom"] for r in missing], dtype=object))
+    epsg = dataset.metric_epsg(session, tuple(bounds))
+    rows.fill_household_estimates(missing, epsg, dwelling_size_m2=dwelling_size_m2)
+
+
+CODED_TABLES = {"districts", "streets", "communities"}
+
+
+def _without_taken_codes(session: Session, spec: Layer, records: list[Record], report: ImportReport) -> list[Record]:
+    """Rows whose code is already stored (administrative layers) or repeats an earlier row are rejected."""
+    if "code" not in {f.name for f in spec.fields}:
+        return records
+    existing: set[str] = set()
+    if spec.table in CODED_TABLES:
+        existing = set(session.execute(text(f"SELECT code FROM {quote_ident(spec.table)}")).scalars())
+    kept, problems = rows.reject_repeated_codes(records, existing, spec.name)
+    report.rejected += problems
+    return kept
+
+
+def _set_metric_crs(session: Session, records: list[Record]) -> None:
+    """The first data decides the dataset's metric CRS (kept in `meta`)."""
+    if records:
+        bounds = shapely.total_bounds(np.array([r["_geom"] for r in records], dtype=object))
+        dataset.metric_epsg(session, tuple(bounds))
+
+
+def _add_lengths(session: Session, records: list[Record]) -> None:
+    if not records:
+        return
+    series = gpd.GeoSeries([r["_geom"] for r in records], crs=STORAGE_CRS).to_crs(dataset.metric_epsg(session))
+    for r, length in zip(records, series.length.to_numpy(), strict=True):
+        r["length_m"] = float(length)
+
+
+# -- loading -----------------------------------------------------------------------------------------
+
+# Columns written for each layer beyond its declared fields; helper columns the linkers resolve.
+STAGED = {"streets": ("district_code", "district_name"), "communities": ("street_code",), "grids": ("community_code",)}
+
+
+def _copy(
+    session: Session,
+    spec: Layer,
+    records: list[Record],
+    extra: dict[str, Any],
+    progress: Progress | None,
+) -> None:
+    staged = STAGED.get(spec.name, ())
+    names = [f.name for f in spec.fields if f.name not in staged] + list(extra)
+    if spec.name == "network":
+        names.append("length_m")
+    names = list(dict.fromkeys(names))
+    conn = psycopg_connection(session)
+    if staged:
+        _stage(conn, spec, records, staged)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(spec.table), sql.SQL(", ").join(map(sql.Identifier, [*names, spec.geometry_column]))
+    )
+    ewkb = shapely.to_wkb(
+        shapely.set_srid(np.array([r["_geom"] for r in records], dtype=object), 4326), hex=True, include_srid=True
+    )
+    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        for n, (r, geom) in enumerate(zip(records, ewkb, strict=True), start=1):
+            copy.write_row([extra[k] if k in extra else r.get(k) for k in names] + [geom])
+            if progress and (n % COPY_BATCH == 0 or n == len(records)):
+                progress(n, len(records))
+    if progress and not records:
+        progress(0, 0)
+
+
+def _stage(conn: psycopg.Connection, spec: Layer, records: list[Record], staged: tuple[str, ...]) -> None:
+    """Parent codes go to a temporary table keyed by the layer's code; the linker resolves them."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_parents (code text, a text, b text) ON COMMIT DROP")
+    conn.execute("TRUNCATE import_parents")
+    with conn.cursor() as cursor, cursor.copy("COPY import_parents (code, a, b) FROM STDIN") as copy:
+        for r in records:
+            values = [r.get(k) for k in staged] + [None] * (2 - len(staged))
+            copy.write_row([r["code"], *values])
+
+
+def _create_imported_plan(session: Session, name: str) -> int:
+    """An imported grid layer lands as a draft; `adopt_grid_layer` publishes it through the one publishing path
+    (gis/plans/lifecycle.publish, under its lock), retiring the plan that was current."""
+    return session.execute(
+        text("INSERT INTO grid_plans (name, status) VALUES (:name, 'draft') RETURNING id"), {"name": name}
+    ).scalar_one()
+
+
+# -- linking to parents --------------------------------------------------------------------------------
+
+
+def _link_streets(session: Session, report: ImportReport) -> None:
+    session.execute(
+        text("""
+        INSERT INTO districts (code, name)
+        SELECT DISTINCT ON (dc) dc, COALESCE(p.b, dc)
+        FROM import_parents p, LATERAL (SELECT COALESCE(p.a, left(p.code, 6)) AS dc) d
+        ON CONFLICT (code) DO NOTHING""")
+    )
+    session.execute(
+        text("""
+        UPDATE streets s SET district_id = d.id
+        FROM import_parents p JOIN districts d ON d.code = COALESCE(p.a, left(p.code, 6))
+        WHERE s.code = p.code""")
+    )
+    _derive_parent_boundaries(session, "districts", "streets", "district_id")
+
+
+def _link_communities(session: Session, report: ImportReport) -> None:
+    result = session.execute(
+        text("""
+        UPDATE communities c SET street_id = s.id
+        FROM import_parents p JOIN streets s ON s.code = COALESCE(p.a, left(p.code, 9))
+        WHERE c.code = p.code AND c.street_id IS NULL""")
+    )
+    linked = cast(CursorResult[Any], result).rowcount
+    missing = report.imported - linked
+    if missing:
+        report.notes.append(f"{missing} communities have no matching street (street_code or code prefix)")
+    _link_buildings(session, report)
+
+
+def _link_grids(session: Session, report: ImportReport) -> None:
+    assert report.plan_id is not None  # import_frame creates the plan before grids are linked
+    session.execute(
+        text("""
+        UPDATE grids g SET community_id = c.id
+        FROM import_parents p JOIN communities c ON c.code = p.a
+        WHERE g.plan_id = :plan AND g.code = p.code"""),
+        {"plan": report.plan_id},
+    )
+    # Grids without a community code belong to the community they overlap most.
+    session.execute(
+        text("""
+        UPDATE grids g SET community_id = best.id
+        FROM (
+            SELECT DISTINCT ON (g2.id) g2.id AS grid_id, c.id
+            FROM grids g2 JOIN communities c ON ST_Intersects(c.boundary, g2.geom)
+            WHERE g2.plan_id = :plan AND g2.community_id IS NULL
+            ORDER BY g2.id, ST_Area(ST_Intersection(c.boundary, g2.geom)) DESC
+        ) best
+        WHERE g.id = best.grid_id"""),
+        {"plan": report.plan_id},
+    )
+    notes, findings = adopt_grid_layer(session, report.plan_id)
+    report.notes += notes
+    report.findings = findings
+
+
+def _link_buildings(session: Session, report: ImportReport) -> None:
+    """Each new building belongs to the community holding its representative point."""
+    session.execute(
+        text("""
+        UPDATE buildings b SET community_id = c.id
+        FROM communities c
+        WHERE b.community_id IS NULL AND ST_Covers(c.boundary, ST_PointOnSurface(b.footprint))""")
+    )
+
+
+def _derive_parent_boundaries(session: Session, parent: str, child: str, key: str) -> None:
+    parent, child, key = quote_ident(parent), quote_ident(child), quote_ident(key)
+    session.execute(
+        text(f"""
+        UPDATE {parent} p SET boundary = u.geom
+        FROM (SELECT {key} AS id, ST_Multi(ST_Union(boundary)) AS geom FROM {child}
+              WHERE {key} IS NOT NULL GROUP BY {key}) u
+        WHERE p.id = u.id AND p.boundary IS NULL""")
+    )
+
+
+def _link_incidents(session: Session, report: ImportReport) -> None:
+    """Assign new incidents in one join: grid (lowest code on shared edges), areas, department, deadline."""
+    categories = incident_categories()
+    session.execute(
+        text("""
+        WITH plan AS (SELECT id FROM grid_plans WHERE status = 'published'),
+        rule AS (SELECT * FROM unnest(CAST(:codes AS text[]), CAST(:departments AS text[]),
+                                      CAST(:secs AS float8[])) AS r(code, department, secs)),
+        hit AS (
+            SELECT n.id, (SELECT id FROM plan) AS plan_id, g.id AS grid_id, g.community_id, c.street_id
+            FROM incidents n
+            LEFT JOIN LATERAL (SELECT g.id, g.community_id FROM grids g
+                               WHERE g.plan_id = (SELECT id FROM plan) AND ST_Covers(g.geom, n.location)
+                               ORDER BY g.code LIMIT 1) g ON true
+            LEFT JOIN communities c ON c.id = g.community_id
+            WHERE n.plan_id IS NULL
+        )
+        UPDATE incidents i SET plan_id = hit.plan_id, grid_id = hit.grid_id, community_id = hit.community_id,
+               street_id = hit.street_id,
+               location_status = CASE WHEN hit.grid_id IS NULL THEN 'outside' ELSE 'inside' END,
+               department = rule.department, state_entered_at = i.reported_at,
+               deadline_at = CASE WHEN i.status = 'reported' THEN i.reported_at + make_interval(secs => rule.secs) END
+        FROM hit JOIN rule ON true
+        WHERE i.id = hit.id AND i.category = rule.code"""),
+        {
+            "codes": list(categories),
+            "departments": [c.department for c in categories.values()],
+            "secs": [c.limits_hours["register"] * 3600 for c in categories.values()],
+        },
+    )
+    unplaced = session.execute(text("SELECT count(*) FROM incidents WHERE grid_id IS NULL")).scalar_one()
+    if unplaced:
+        report.notes.append(f"{unplaced} incidents lie in no grid of the current plan")
+
+
+def link_communities_to_buildings(session: Session) -> None:
+    _link_buildings(session, ImportReport("buildings", "relink"))
+
+
+def _link_network(session: Session, report: ImportReport) -> None:
+    """The walking graph is rebuilt from all network lines whenever lines arrive."""
+    report.notes.append(build_network(session).summary())
+
+
+LINKERS: dict[str, Callable[[Session, ImportReport], None]] = {
+    "streets": _link_streets,
+    "communities": _link_communities,
+    "grids": _link_grids,
+    "buildings": _link_buildings,
+    "incidents": _link_incidents,
+    "network": _link_network,
+}

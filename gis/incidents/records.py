@@ -1,0 +1,433 @@
+"""Incidents: reported with a location, assigned to a grid in the current plan, moved round the handling loop.
+
+Every incident keeps the plan it was assigned against and the areas it landed in at that time; every
+report, transition and location correction is an event with actor, time and note. An idempotency key
+makes a retried report return the incident it already created. Reporters' contacts are stored but never
+returned by these functions' public views.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis import audit
+from gis.errors import InvalidInput, NotFound
+from gis.geo.coordinates import point_to_wgs84
+from gis.incidents.workflow import CLOSED_STATES, allowed_actions, deadline, next_state
+from gis.locate.addresses import resolve_address
+from gis.locate.point import locate
+from gis.registry import incident_categories
+from gis.settings import Settings
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an incident is: coordinates in a named system, or an address / building name."""
+
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    address: str | None = None
+
+    def resolve(self, session: Session) -> tuple[float, float, str | None]:
+        if self.lon is not None and self.lat is not None:
+            lon, lat = point_to_wgs84(self.lon, self.lat, self.crs, where="location")
+            return lon, lat, self.address
+        if self.address:
+            lon, lat, _ = resolve_address(session, self.address)
+            return lon, lat, self.address
+        raise InvalidInput("location: give lon and lat, or an address", where="location")
+
+
+PUBLIC_COLUMNS = """i.id, i.category, i.description, i.status, i.channel, i.department, i.address, i.photo_url,
+    i.reported_at, i.state_entered_at, i.deadline_at, i.closed_at, i.plan_id, i.location_status, i.distance_m,
+    i.duplicate_of, g.id AS grid_id, g.code AS grid_code, c.code AS community_code, c.name AS community_name,
+    s.code AS street_code, s.name AS street_name, ST_X(i.location) AS lon, ST_Y(i.location) AS lat,
+    (i.deadline_at IS NOT NULL AND i.deadline_at < now()) AS overdue"""
+FROM_JOINS = """FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+    LEFT JOIN communities c ON c.id = i.community_id LEFT JOIN streets s ON s.id = i.street_id"""
+
+
+def _category(code: str) -> Any:
+    categories = incident_categories()
+    if code not in categories:
+        raise InvalidInput(f"category {code!r} is unknown; categories are: {', '.join(categories)}", where="category")
+    return categories[code]
+
+
+def _log(
+    session: Session,
+    incident_id: int,
+    actor: str,
+    action: str,
+    before: str | None,
+    after: str | None,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=f"incident.{action}",
+        target=f"incident:{incident_id}",
+        before={"status": before} if before else None,
+        after={"status": after, "note": note, **(details or {})},
+    )
+    session.execute(
+        text("""INSERT INTO incident_events (incident_id, actor, action, from_status, to_status, note, details)
+                VALUES (:id, :actor, :action, :before, :after, :note, CAST(:details AS jsonb))"""),
+        {
+            "id": incident_id,
+            "actor": actor,
+            "action": action,
+            "before": before,
+            "after": after,
+            "note": note,
+            "details": json.dumps(details, ensure_ascii=False, default=str) if details else None,
+        },
+    )
+
+
+def _assignment(session: Session, lon: float, lat: float, settings: Settings) -> dict[str, Any]:
+    found = locate(session, lon, lat, snap_m=settings.locate_snap_m)
+    return {
+        "plan_id": found["plan_id"],
+        "grid_id": found["grid"]["id"],
+        "community_id": (found["community"] or {}).get("id"),
+        "street_id": (found["street"] or {}).get("id"),
+        "location_status": found["status"],
+        "distance_m": found["distance_m"],
+        "located": found,
+    }
+
+
+def report(
+    session: Session,
+    *,
+    category: str,
+    place: Place,
+    settings: Settings,
+    description: str | None = None,
+    channel: str | None = None,
+    reporter_contact: str | None = None,
+    photo_url: str | None = None,
+    idempotency_key: str | None = None,
+    actor: str = "public",
+) -> tuple[dict[str, Any], bool]:
+    """Create an incident (or return the one this idempotency key already made); returns (incident, created).
+
+    Exactly once per key, also under concurrent retries: a request that misses the first lookup because
+    the key's row is not committed yet waits on the unique index in the INSERT, then returns that row."""
+    if not (idempotency_key or "").strip():
+        # An empty header is no key: stored as '' it would answer every later empty-key report with the
+        # first one (someone else's incident) and store nothing.
+        idempotency_key = None
+    if idempotency_key:
+        existing = _by_key(session, idempotency_key)
+        if existing is not None:
+            return _answer(session, existing, settings), False
+    kind = _category(category)
+    lon, lat, address = place.resolve(session)
+    assignment = _assignment(session, lon, lat, settings)
+    now = session.execute(text("SELECT now()")).scalar_one()
+    due = deadline("reported", now, kind.limits_hours)
+    incident_id = session.execute(
+        text("""
+        INSERT INTO incidents (category, description, status, channel, reporter_contact, photo_url, address,
+                               department, reported_at, state_entered_at, deadline_at, grid_id, plan_id,
+                               community_id, street_id, location_status, distance_m, idempotency_key, location)
+        VALUES (:category, :description, 'reported', :channel, :contact, :photo, :address, :department, :now,
+                :now, :due, :grid_id, :plan_id, :community_id, :street_id, :location_status, :distance_m, :key,
+                ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id"""),
+        {
+            "category": category,
+            "description": description,
+            "channel": channel,
+            "contact": reporter_contact,
+            "photo": photo_url,
+            "address": address,
+            "department": kind.department,
+            "now": now,
+            "due": due,
+            "key": idempotency_key,
+            "lon": lon,
+            "lat": lat,
+            **{k: v for k, v in assignment.items() if k != "located"},
+        },
+    ).scalar_one_or_none()
+    if incident_id is None:
+        # A concurrent request with this key inserted first: ON CONFLICT waited until it committed (had it
+        # rolled back, our row would have gone in), and under READ COMMITTED this next statement sees it.
+        winner = session.execute(
+            text("SELECT id FROM incidents WHERE idempotency_key = :k"), {"k": idempotency_key}
+        ).scalar_one()
+        return _answer(session, winner, settings), False
+    _log(session, incident_id, actor, "report", None, "reported", details={"channel": channel})
+    return _answer(session, incident_id, settings, workers=assignment["located"]["workers"]), True
+
+
+def _by_key(session: Session, key: str) -> int | None:
+    return session.execute(text("SELECT id FROM incidents WHERE idempotency_key = :k"), {"k": key}).scalar_one_or_none()
+
+
+def _answer(
+    session: Session, incident_id: int, settings: Settings, workers: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The answer to a report, shaped the same for a replay as for the first request: a client retrying
+    after a lost response must find the fields it would have read in the original."""
+    incident = get_incident(session, incident_id, settings=settings)
+    incident["possible_duplicates"] = possible_duplicates(session, incident_id, settings)
+    if workers is None:  # the workers of the grid it was assigned to, as locating it then answered
+        workers = session.execute(
+            text("""SELECT COALESCE(json_agg(json_build_object('id', u.id, 'name', COALESCE(u.display_name,
+                           u.username)) ORDER BY u.id), '[]'::json)
+                    FROM incidents i JOIN grids g ON g.id = i.grid_id
+                    JOIN grid_workers w ON w.grid_lineage = g.lineage JOIN users u ON u.id = w.user_id
+                    WHERE i.id = :id"""),
+            {"id": incident_id},
+        ).scalar_one()
+    incident["workers"] = workers
+    return incident
+
+
+def possible_duplicates(session: Session, incident_id: int, settings: Settings) -> list[dict[str, Any]]:
+    """Open incidents of the same category nearby and recent (configurable radius and window)."""
+    rows = session.execute(
+        text("""
+        SELECT o.id, o.status, o.reported_at, ST_Distance(o.location::geography, i.location::geography) AS distance_m
+        FROM incidents i JOIN incidents o ON o.id <> i.id AND o.category = i.category
+          AND o.status <> ALL(:closed)
+          AND o.reported_at >= i.reported_at - make_interval(secs => :window)
+          AND ST_DWithin(o.location::geography, i.location::geography, :radius)
+        WHERE i.id = :id ORDER BY distance_m, o.id LIMIT 20"""),
+        {
+            "id": incident_id,
+            "radius": settings.duplicate_radius_m,
+            "window": settings.duplicate_window_h * 3600,
+            "closed": sorted(CLOSED_STATES),
+        },
+    ).all()
+    return [
+        {"id": r.id, "status": r.status, "reported_at": r.reported_at.isoformat(), "distance_m": round(r.distance_m, 1)}
+        for r in rows
+    ]
+
+
+def _lock(session: Session, incident_id: int) -> Any:
+    row = session.execute(
+        text("SELECT id, status, category FROM incidents WHERE id = :id FOR UPDATE"), {"id": incident_id}
+    ).first()
+    if row is None:
+        raise NotFound(f"incident {incident_id} does not exist", where="id")
+    return row
+
+
+def transition(
+    session: Session,
+    incident_id: int,
+    *,
+    action: str,
+    actor: str,
+    settings: Settings,
+    note: str | None = None,
+    duplicate_of: int | None = None,
+) -> dict[str, Any]:
+    """Move the incident by `action`; anything the loop does not allow is a 409 and changes nothing."""
+    row = _lock(session, incident_id)
+    target = next_state(row.status, action, note)
+    if target == "duplicate":
+        if duplicate_of is None or duplicate_of == incident_id:
+            raise InvalidInput(
+                "mark_duplicate needs duplicate_of: the id of the original incident", where="duplicate_of"
+            )
+        if not session.execute(text("SELECT 1 FROM incidents WHERE id = :id"), {"id": duplicate_of}).first():
+            raise NotFound(f"incident {duplicate_of} does not exist", where="duplicate_of")
+    now = session.execute(text("SELECT now()")).scalar_one()
+    due = deadline(target, now, _category(row.category).limits_hours)
+    session.execute(
+        text("""UPDATE incidents SET status = :target, state_entered_at = :now, deadline_at = :due,
+                       closed_at = CASE WHEN :closed THEN :now ELSE NULL END,
+                       duplicate_of = COALESCE(:duplicate_of, duplicate_of)
+                WHERE id = :id"""),
+        {
+            "target": target,
+            "now": now,
+            "due": due,
+            "closed": target in CLOSED_STATES,
+            "id": incident_id,
+            "duplicate_of": duplicate_of,
+        },
+    )
+    _log(
+        session,
+        incident_id,
+        actor,
+        action,
+        row.status,
+        target,
+        note,
+        {"duplicate_of": duplicate_of} if duplicate_of else None,
+    )
+    return get_incident(session, incident_id, settings=settings)
+
+
+def relocate(
+    session: Session, incident_id: int, *, place: Place, actor: str, settings: Settings, note: str | None = None
+) -> dict[str, Any]:
+    """Correct the location: re-assign against the current plan and log where it was and where it is now."""
+    row = _lock(session, incident_id)
+    before = session.execute(
+        text("SELECT ST_X(location) AS lon, ST_Y(location) AS lat, grid_id, plan_id FROM incidents WHERE id = :id"),
+        {"id": incident_id},
+    ).one()
+    lon, lat, address = place.resolve(session)
+    assignment = _assignment(session, lon, lat, settings)
+    session.execute(
+        text("""UPDATE incidents SET location = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
+                       address = COALESCE(:address, address), grid_id = :grid_id, plan_id = :plan_id,
+                       community_id = :community_id, street_id = :street_id, location_status = :location_status,
+                       distance_m = :distance_m
+                WHERE id = :id"""),
+        {
+            "lon": lon,
+            "lat": lat,
+            "address": address,
+            "id": incident_id,
+            **{k: v for k, v in assignment.items() if k != "located"},
+        },
+    )
+    _log(
+        session,
+        incident_id,
+        actor,
+        "relocate",
+        row.status,
+        row.status,
+        note,
+        {
+            "before": {"lon": before.lon, "lat": before.lat, "grid_id": before.grid_id, "plan_id": before.plan_id},
+            "after": {"lon": lon, "lat": lat, "grid_id": assignment["grid_id"], "plan_id": assignment["plan_id"]},
+        },
+    )
+    return get_incident(session, incident_id, settings=settings)
+
+
+def _public(row: Any) -> dict[str, Any]:
+    incident = dict(row._mapping)
+    for key, value in incident.items():
+        if isinstance(value, datetime):
+            incident[key] = value.isoformat()
+    incident["allowed_actions"] = allowed_actions(incident["status"])
+    return incident
+
+
+def _columns(contact: bool) -> str:
+    # The contact is read only for callers that may show it (gis.incidents.privacy decides who).
+    return PUBLIC_COLUMNS + (", i.reporter_contact" if contact else "")
+
+
+def get_incident(
+    session: Session, incident_id: int, *, settings: Settings | None = None, contact: bool = False
+) -> dict[str, Any]:
+    """One incident with its history (the reporter's contact only with `contact`)."""
+    row = session.execute(
+        text(f"SELECT {_columns(contact)} {FROM_JOINS} WHERE i.id = :id"), {"id": incident_id}
+    ).first()
+    if row is None:
+        raise NotFound(f"incident {incident_id} does not exist", where="id")
+    incident = _public(row)
+    incident["history"] = [
+        {**dict(e._mapping), "at": e.at.isoformat()}
+        for e in session.execute(
+            text("""SELECT at, actor, action, from_status, to_status, note, details FROM incident_events
+                    WHERE incident_id = :id ORDER BY id"""),
+            {"id": incident_id},
+        )
+    ]
+    return incident
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    status: str | None = None
+    category: str | None = None
+    grid: str | None = None  # grid code
+    community: str | None = None  # community code
+    street: str | None = None  # street code
+    overdue: bool | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    worker_id: int | None = None  # only incidents in this grid worker's grids (by lineage)
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        clauses, params = ["true"], {}
+        for name, column in (
+            ("status", "i.status"),
+            ("category", "i.category"),
+            ("grid", "g.code"),
+            ("community", "c.code"),
+            ("street", "s.code"),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                clauses.append(f"{column} = :{name}")
+                params[name] = value
+        if self.overdue is not None:
+            clauses.append(("" if self.overdue else "NOT ") + "(i.deadline_at IS NOT NULL AND i.deadline_at < now())")
+        if self.bbox is not None:
+            clauses.append("ST_Intersects(i.location, ST_MakeEnvelope(:w, :s, :e, :n, 4326))")
+            params |= dict(zip(("w", "s", "e", "n"), self.bbox, strict=True))
+        if self.since is not None:
+            clauses.append("i.reported_at >= :since")
+            params["since"] = self.since
+        if self.until is not None:
+            clauses.append("i.reported_at < :until")
+            params["until"] = self.until
+        if self.worker_id is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM grid_workers w WHERE w.user_id = :worker_id AND w.grid_lineage = g.lineage)"
+            )
+            params["worker_id"] = self.worker_id
+        return " AND ".join(clauses), params
+
+
+def list_incidents(
+    session: Session, where: IncidentFilter, *, limit: int, offset: int, contact: bool = False
+) -> dict[str, Any]:
+    """A page of incidents as GeoJSON, newest first, with numberMatched (contacts only with `contact`)."""
+    clause, params = where.where()
+    matched = session.execute(text(f"SELECT count(*) {FROM_JOINS} WHERE {clause}"), params).scalar_one()
+    rows = session.execute(
+        text(
+            f"SELECT {_columns(contact)} {FROM_JOINS} WHERE {clause} ORDER BY i.reported_at DESC, i.id DESC "
+            "LIMIT :limit OFFSET :offset"
+        ),
+        params | {"limit": limit, "offset": offset},
+    ).all()
+    features = []
+    for row in rows:
+        props = _public(row)
+        lon, lat = props.pop("lon"), props.pop("lat")
+        features.append(
+            {
+                "type": "Feature",
+                "id": props["id"],
+                "properties": props,
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "numberMatched": matched,
+        "numberReturned": len(features),
+        "features": features,
+    }

@@ -1,0 +1,50 @@
+"""Incident statistics per grid, community or street: counts by status, overdue, median handling time."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+Level = Literal["grid", "community", "street", "all"]
+
+# Grouping columns per level, over the joins of incidents to the areas stored at assignment time.
+KEYS: dict[str, tuple[str, str]] = {
+    "grid": ("g.code", "g.name"),
+    "community": ("c.code", "c.name"),
+    "street": ("s.code", "s.name"),
+    "all": ("'all'", "'all'"),
+}
+JOINS = """FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+    LEFT JOIN communities c ON c.id = i.community_id LEFT JOIN streets s ON s.id = i.street_id"""
+
+
+def incident_stats(session: Session, level: Level = "community") -> list[dict[str, Any]]:
+    code, name = KEYS[level]
+    totals = session.execute(
+        text(f"""
+        SELECT {code} AS code, {name} AS name, count(*) AS total,
+               count(*) FILTER (WHERE i.deadline_at IS NOT NULL AND i.deadline_at < now()) AS overdue,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM i.closed_at - i.reported_at) / 3600)
+                   FILTER (WHERE i.status = 'closed') AS median_handling_hours
+        {JOINS} GROUP BY 1, 2 ORDER BY 1""")
+    ).all()
+    by_status = session.execute(text(f"SELECT {code} AS code, i.status, count(*) AS n {JOINS} GROUP BY 1, 2")).all()
+    statuses: dict[Any, dict[str, int]] = {}
+    for row in by_status:
+        statuses.setdefault(row.code, {})[row.status] = row.n
+    return [
+        {
+            "level": level,
+            "code": row.code,
+            "name": row.name,
+            "total": row.total,
+            "overdue": row.overdue,
+            "by_status": statuses.get(row.code, {}),
+            "median_handling_hours": None
+            if row.median_handling_hours is None
+            else round(float(row.median_handling_hours), 2),
+        }
+        for row in totals
+    ]

@@ -1,0 +1,449 @@
+"""The planner's edits: `handle` carries out a command of gis.plans.commands on a draft, the same for HTTP
+and the CLI, and each command is computed here as a gis.plans.assignment.Change from the plan's current state.
+
+All of them move units between grids: merge (adjacent grids into one), split (by a line; units go to the
+side their representative point lies on), redraw (the units a polygon contains join a grid), reassign
+(the units of chosen buildings join a grid), balance (repartition a community into grids within a
+household band) and renumber (standard codes); undo applies the inverse of the newest edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, assert_never
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import shapely
+from shapely.ops import split as split_polygon
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.errors import Conflict, InvalidInput, NotFound
+from gis.geo import dataset
+from gis.geo.crs import STORAGE_CRS
+from gis.geo.frames import metric_frame
+from gis.plans.assignment import Change, GridSpec, apply_change, new_grid_ids, units_of_grids
+from gis.plans.balance import balance_units
+from gis.plans.codes import number_grids, renumber_map
+from gis.plans.commands import Balance, Command, Merge, Reassign, Redraw, Renumber, Split, Undo
+from gis.plans.lifecycle import lock_draft, log_operation
+from gis.plans.store import plan_row
+from gis.registry import code_layout
+
+Details = dict[str, Any]
+
+
+@dataclass
+class EditResult:
+    """What an edit did: the plan's new version, the operation's number, the grids made, changed and removed,
+    and what the edit found (e.g. renumbering's old → new code map)."""
+
+    plan_id: int
+    version: int
+    operation: int
+    kind: str
+    created: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "plan": {"id": self.plan_id, "version": self.version},
+            "operation": self.operation,
+            "kind": self.kind,
+            "grids": {"created": self.created, "changed": self.changed, "removed": self.removed},
+            **self.details,
+        }
+
+
+def handle(session: Session, plan_id: int, command: Command, *, version: int | None, actor: str) -> EditResult:
+    """Carry out one edit of a draft: lock its row and check `version` (None: whatever it is once locked), compute
+    the command's change, apply it and log it with its inverse and the command's payload. The one way to edit."""
+    if isinstance(command, Undo):
+        return _undo(session, plan_id, version=version, actor=actor)
+    locked = lock_draft(session, plan_id, version)
+    change, details = _compute(session, plan_id, command)
+    if change.is_empty():
+        raise InvalidInput(f"{command.kind} changes nothing", where=command.kind)
+    inverse = apply_change(session, plan_id, change)
+    after = locked.version + 1
+    # The outcome (e.g. renumbering's old → new code map) is kept with the request in the log.
+    payload = {**command.payload(), "result": details}
+    seq = log_operation(session, plan_id, command.kind, actor, payload, inverse, version=after)
+    return _result(plan_id, after, seq, command.kind, change, details)
+
+
+def _compute(
+    session: Session, plan_id: int, command: Merge | Split | Redraw | Reassign | Balance | Renumber
+) -> tuple[Change, Details]:
+    match command:
+        case Merge(grids=grids):
+            return merge(session, plan_id, list(grids))
+        case Split(grid=grid, line=line):
+            return split(session, plan_id, grid, line)
+        case Redraw(grid=grid, polygon=polygon):
+            return redraw(session, plan_id, grid, polygon)
+        case Reassign(grid=grid, buildings=buildings):
+            return reassign(session, plan_id, grid, list(buildings))
+        case Balance():
+            return balance(
+                session,
+                plan_id,
+                community=command.community,
+                grid_ids=list(command.grids) if command.grids is not None else None,
+                min_households=command.min_households,
+                max_households=command.max_households,
+                seed=command.seed,
+            )
+        case Renumber(layout=layout):
+            return renumber(session, plan_id, layout)
+        case _:
+            assert_never(command)
+
+
+def _undo(session: Session, plan_id: int, *, version: int | None, actor: str) -> EditResult:
+    """Apply the inverse of the newest edit not yet undone; the undo itself is logged (append-only)."""
+    locked = lock_draft(session, plan_id, version)
+    last = session.execute(
+        text("""SELECT seq, kind, inverse FROM plan_operations
+                WHERE plan_id = :plan AND NOT undone AND kind NOT IN ('create', 'undo')
+                ORDER BY seq DESC LIMIT 1"""),
+        {"plan": plan_id},
+    ).first()
+    if last is None:
+        raise Conflict(f"plan {plan_id} has no edit to undo", where="undo")
+    change = Change.from_json(last.inverse)
+    redo = apply_change(session, plan_id, change)
+    session.execute(
+        text("UPDATE plan_operations SET undone = true WHERE plan_id = :plan AND seq = :seq"),
+        {"plan": plan_id, "seq": last.seq},
+    )
+    after = locked.version + 1
+    payload = {**Undo().payload(), "undoes": last.seq, "kind": last.kind}
+    seq = log_operation(session, plan_id, Undo.kind, actor, payload, redo, version=after)
+    return _result(plan_id, after, seq, Undo.kind, change, {"undid": {"operation": last.seq, "kind": last.kind}})
+
+
+def _result(plan_id: int, version: int, seq: int, kind: str, change: Change, details: Details) -> EditResult:
+    created = [g.id for g in change.create]
+    changed = sorted((set(change.moves.values()) | set(change.recode)) - set(created) - set(change.delete))
+    return EditResult(plan_id, version, seq, kind, created, changed, list(change.delete), details)
+
+
+def grid_ids(session: Session, plan_id: int, refs: Sequence[int | str]) -> list[int]:
+    """The ids of grids of the plan named by id or by code, in the order given.
+
+    A value that is the id of a grid of this plan is that grid; any other value is read as a code of the plan
+    (codes are long digit strings that could be mistaken for ids). Unknown values are named in the 404."""
+    values = [str(r).strip() for r in refs]
+    rows = session.execute(
+        text("""SELECT id, code FROM grids WHERE plan_id = :plan
+                AND (code = ANY(:values) OR id = ANY(:ids))"""),
+        {"plan": plan_id, "values": values, "ids": [int(v) for v in values if _is_id(v)]},
+    ).all()
+    by_id = {str(r.id): r.id for r in rows}
+    by_code = {r.code: r.id for r in rows}
+    found = [by_id.get(v, by_code.get(v)) for v in values]
+    unknown = [v for v, g in zip(values, found, strict=True) if g is None]
+    if unknown:
+        raise NotFound(f"plan {plan_id} has no grid with the id or code {', '.join(unknown)}", where="grids")
+    return [g for g in found if g is not None]
+
+
+def _is_id(value: str) -> bool:
+    """Could be a grid id (a positive int4)."""
+    return value.isascii() and value.isdigit() and int(value) < 2**31
+
+
+def _grids(session: Session, plan_id: int, grid_ids: list[int]) -> dict[int, Any]:
+    rows = session.execute(
+        text("SELECT id, code, name, community_id, lineage FROM grids WHERE plan_id = :plan AND id = ANY(:ids)"),
+        {"plan": plan_id, "ids": grid_ids},
+    ).all()
+    found = {r.id: r for r in rows}
+    missing = [g for g in grid_ids if g not in found]
+    if missing:
+        raise NotFound(f"grids {missing} are not in plan {plan_id}", where="grids")
+    return found
+
+
+def adjacent_grids(session: Session, plan_id: int, grid_ids: list[int] | None = None) -> list[tuple[int, int]]:
+    """Pairs of grids (a < b) of the plan that have adjacent units, optionally among `grid_ids` only."""
+    rows = session.execute(
+        text("""SELECT DISTINCT ga.grid_id, gb.grid_id
+                FROM unit_adjacency j
+                JOIN assignments ga ON ga.plan_id = :plan AND ga.unit_id = j.unit_a
+                JOIN assignments gb ON gb.plan_id = :plan AND gb.unit_id = j.unit_b
+                WHERE ga.grid_id <> gb.grid_id
+                  AND (CAST(:ids AS int[]) IS NULL OR (ga.grid_id = ANY(:ids) AND gb.grid_id = ANY(:ids)))"""),
+        {"plan": plan_id, "ids": grid_ids},
+    ).all()
+    return sorted({(min(a, b), max(a, b)) for a, b in rows})
+
+
+def _grid_adjacency(session: Session, plan_id: int, grid_ids: list[int]) -> nx.Graph:
+    """Grids as nodes, an edge where two of them have adjacent units."""
+    graph = nx.Graph()
+    graph.add_nodes_from(grid_ids)
+    graph.add_edges_from(adjacent_grids(session, plan_id, grid_ids))
+    return graph
+
+
+def merge(session: Session, plan_id: int, grid_ids: list[int]) -> tuple[Change, Details]:
+    """All units of the grids go to the first one; the others are removed. The grids must be adjacent."""
+    if len(set(grid_ids)) < 2:
+        raise InvalidInput("merge needs at least two different grids", where="grids")
+    grid_ids = list(dict.fromkeys(grid_ids))
+    grids = _grids(session, plan_id, grid_ids)
+    graph = _grid_adjacency(session, plan_id, grid_ids)
+    if not nx.is_connected(graph):
+        parts = [sorted(grids[g].code for g in c) for c in nx.connected_components(graph)]
+        raise InvalidInput(
+            "grids must be adjacent to be merged; these groups do not touch each other: "
+            + " | ".join(", ".join(p) for p in parts),
+            where="grids",
+        )
+    keep, others = grid_ids[0], grid_ids[1:]
+    moves = {unit: keep for unit in units_of_grids(session, plan_id, others)}
+    return Change(moves=moves, delete=others), {"merged_into": keep}
+
+
+def _next_codes(session: Session, plan_id: int, code: str, n: int) -> list[str]:
+    """Provisional codes for grids split off `code`: the next free sequences in its community."""
+    prefix, sequence = code[:-2], code[-2:]
+    if not (code.isdigit() and sequence.isdigit()):
+        return [f"{code}-{i + 2}" for i in range(n)]
+    used = (
+        session.execute(
+            text("SELECT code FROM grids WHERE plan_id = :plan AND code LIKE :prefix"),
+            {"plan": plan_id, "prefix": prefix + "__"},
+        )
+        .scalars()
+        .all()
+    )
+    taken = {int(c[-2:]) for c in used if c[-2:].isdigit()}
+    free = [s for s in range(1, 100) if s not in taken][:n]
+    if len(free) < n:
+        return [f"{code}-{i + 2}" for i in range(n)]
+    return [f"{prefix}{s:02d}" for s in free]
+
+
+def split(session: Session, plan_id: int, grid_id: int, line: shapely.LineString) -> tuple[Change, Details]:
+    """Cut a grid with a line; each unit joins the piece its representative point lies in."""
+    grid = _grids(session, plan_id, [grid_id])[grid_id]
+    epsg = dataset.metric_epsg(session)
+    units = metric_frame(
+        session,
+        """SELECT u.id, ST_Transform(ST_PointOnSurface(u.geom), :epsg) AS geom
+           FROM assignments a JOIN units u ON u.id = a.unit_id
+           WHERE a.plan_id = :plan AND a.grid_id = :grid ORDER BY u.id""",
+        {"plan": plan_id, "grid": grid_id},
+    )
+    outline = shapely.from_wkb(
+        session.execute(
+            text("SELECT ST_AsBinary(ST_Transform(geom, :epsg)) FROM grids WHERE id = :grid"),
+            {"grid": grid_id, "epsg": epsg},
+        ).scalar_one()
+    )
+    cut = gpd.GeoSeries([line], crs=STORAGE_CRS).to_crs(epsg).iloc[0]
+    pieces = list(split_polygon(outline, cut).geoms)
+    if len(pieces) < 2:
+        raise InvalidInput(f"the line does not cross grid {grid.code} from side to side", where="line")
+    pieces.sort(key=lambda p: -p.area)
+    side = _side_of(units.geometry.to_numpy(), pieces)
+    used = sorted(set(side.tolist()))
+    if len(used) < 2:
+        raise InvalidInput(f"the line does not separate any units of grid {grid.code}", where="line")
+    keep_piece = max(used, key=lambda s: (int((side == s).sum()), -s))
+    new_pieces = [s for s in used if s != keep_piece]
+    ids = new_grid_ids(session, len(new_pieces))
+    codes = _next_codes(session, plan_id, grid.code, len(new_pieces))
+    create = [
+        GridSpec(gid, code, f"{grid.name}（{i + 2}）" if grid.name else None, grid.community_id, _lineage(session))
+        for i, (gid, code) in enumerate(zip(ids, codes, strict=True))
+    ]
+    target = dict(zip(new_pieces, ids, strict=True))
+    moves = {int(u): target[s] for u, s in zip(units["id"], side, strict=True) if s in target}
+    return Change(create=create, moves=moves), {"new_grids": [{"id": g.id, "code": g.code} for g in create]}
+
+
+def _side_of(points: np.ndarray, pieces: list[shapely.Geometry]) -> np.ndarray:
+    """Index of the piece holding each point (the nearest piece for points on the cut itself)."""
+    tree = shapely.STRtree(pieces)
+    point_idx, piece_idx = tree.query(points, predicate="within")
+    side = np.full(len(points), -1)
+    side[point_idx] = piece_idx
+    lost = np.flatnonzero(side < 0)
+    if len(lost):
+        side[lost] = tree.query_nearest(points[lost], all_matches=False)[1]
+    return side
+
+
+def _lineage(session: Session) -> str:
+    return session.execute(text("SELECT gen_random_uuid()::text")).scalar_one()
+
+
+def redraw(session: Session, plan_id: int, grid_id: int, polygon: shapely.Geometry) -> tuple[Change, Details]:
+    """The units whose representative point lies inside the polygon join the grid."""
+    grid = _grids(session, plan_id, [grid_id])[grid_id]
+    rows = session.execute(
+        text("""SELECT a.unit_id, a.grid_id FROM assignments a JOIN units u ON u.id = a.unit_id
+                WHERE a.plan_id = :plan AND a.grid_id <> :grid
+                  AND ST_Covers(ST_GeomFromWKB(:polygon, 4326), ST_PointOnSurface(u.geom))"""),
+        {"plan": plan_id, "grid": grid_id, "polygon": shapely.to_wkb(polygon)},
+    ).all()
+    if not rows:
+        raise InvalidInput(f"the polygon takes in no unit from outside grid {grid.code}", where="polygon")
+    moves = {unit: grid_id for unit, _ in rows}
+    return Change(moves=moves, delete=_emptied(session, plan_id, moves)), {}
+
+
+def reassign(session: Session, plan_id: int, grid_id: int, building_ids: list[int]) -> tuple[Change, Details]:
+    """The units of the buildings join the grid (a unit holding two buildings moves both)."""
+    _grids(session, plan_id, [grid_id])
+    if not building_ids:
+        raise InvalidInput("reassign needs at least one building", where="buildings")
+    rows = session.execute(
+        text("""SELECT b.id, b.unit_id, a.grid_id FROM buildings b
+                LEFT JOIN assignments a ON a.plan_id = :plan AND a.unit_id = b.unit_id
+                WHERE b.id = ANY(:ids)"""),
+        {"plan": plan_id, "ids": building_ids},
+    ).all()
+    missing = sorted(set(building_ids) - {r.id for r in rows})
+    if missing:
+        raise NotFound(f"buildings {missing[:20]} do not exist", where="buildings")
+    unplaced = [r.id for r in rows if r.grid_id is None]
+    if unplaced:
+        raise InvalidInput(f"buildings {unplaced[:20]} are in no unit of this plan", where="buildings")
+    moves = {r.unit_id: grid_id for r in rows if r.grid_id != grid_id}
+    if not moves:
+        raise InvalidInput(f"the buildings are already in grid {grid_id}", where="buildings")
+    return Change(moves=moves, delete=_emptied(session, plan_id, moves)), {}
+
+
+def _emptied(session: Session, plan_id: int, moves: dict[int, int]) -> list[int]:
+    """Grids that lose all their units to `moves`."""
+    return list(
+        session.execute(
+            text("""SELECT a.grid_id FROM assignments a WHERE a.plan_id = :plan
+                    GROUP BY a.grid_id
+                    HAVING bool_and(a.unit_id = ANY(:units)) AND NOT (a.grid_id = ANY(:targets))"""),
+            {"plan": plan_id, "units": list(moves), "targets": list(set(moves.values()))},
+        ).scalars()
+    )
+
+
+def balance(
+    session: Session,
+    plan_id: int,
+    *,
+    community: str | None = None,
+    grid_ids: list[int] | None = None,
+    min_households: int,
+    max_households: int,
+    seed: int = 0,
+) -> tuple[Change, Details]:
+    """Repartition a community (or chosen grids) into contiguous grids within the household band."""
+    if min_households < 0 or max_households < min_households:
+        raise InvalidInput("the household band needs 0 ≤ min_households ≤ max_households", where="band")
+    if grid_ids:
+        _grids(session, plan_id, grid_ids)
+    elif community:
+        grid_ids = list(
+            session.execute(
+                text("""SELECT DISTINCT a.grid_id FROM assignments a JOIN units u ON u.id = a.unit_id
+                    JOIN communities c ON c.id = u.community_id WHERE a.plan_id = :plan AND c.code = :code"""),
+                {"plan": plan_id, "code": community},
+            ).scalars()
+        )
+        if not grid_ids:
+            raise NotFound(f"community {community} has no grids in plan {plan_id}", where="community")
+    else:
+        raise InvalidInput("balance needs a community code or a list of grids", where="community")
+    units = session.execute(
+        text("""SELECT u.id, u.households, u.compound, a.grid_id FROM assignments a JOIN units u ON u.id = a.unit_id
+                WHERE a.plan_id = :plan AND a.grid_id = ANY(:ids) ORDER BY u.id"""),
+        {"plan": plan_id, "ids": grid_ids},
+    ).all()
+    index = {u.id: i for i, u in enumerate(units)}
+    pairs = session.execute(
+        text("SELECT unit_a, unit_b FROM unit_adjacency WHERE unit_a = ANY(:ids) AND unit_b = ANY(:ids)"),
+        {"ids": list(index)},
+    ).all()
+    adjacency = np.array([(index[a], index[b]) for a, b in pairs], dtype=np.int64).reshape(-1, 2)
+    result = balance_units(
+        np.array([u.households for u in units], dtype=np.int64),
+        adjacency,
+        min_households=min_households,
+        max_households=max_households,
+        compounds=[u.compound for u in units],
+        seed=seed,
+    )
+    part_grid = _match_parts(units, result.parts, grid_ids)
+    spare = [g for g in grid_ids if g not in part_grid.values()]
+    missing = [p for p in sorted(set(result.parts.tolist())) if p not in part_grid]
+    ids = new_grid_ids(session, len(missing))
+    template = _grids(session, plan_id, [grid_ids[0]])[grid_ids[0]]
+    codes = _next_codes(session, plan_id, template.code, len(missing))
+    create = [
+        GridSpec(gid, code, None, template.community_id, _lineage(session))
+        for gid, code in zip(ids, codes, strict=True)
+    ]
+    part_grid |= dict(zip(missing, ids, strict=True))
+    moves = {
+        u.id: part_grid[int(p)] for u, p in zip(units, result.parts, strict=True) if part_grid[int(p)] != u.grid_id
+    }
+    change = Change(create=create, moves=moves, delete=spare, band=(min_households, max_households))
+    return change, {
+        "balance": {
+            "satisfied": result.satisfied,
+            "problems": result.problems,
+            "attempts": result.attempts,
+            "households": sorted(int(h) for h in result.households),
+        }
+    }
+
+
+def _match_parts(units: Sequence[Any], parts: np.ndarray, grid_ids: list[int]) -> dict[int, int]:
+    """Each new part keeps the id of the old grid it shares most households (then units) with, greedily."""
+    overlap: dict[tuple[int, int], tuple[int, int]] = {}
+    for unit, part in zip(units, parts, strict=True):
+        key = (int(part), unit.grid_id)
+        households, count = overlap.get(key, (0, 0))
+        overlap[key] = (households + unit.households, count + 1)
+    matched: dict[int, int] = {}
+    taken: set[int] = set()
+    for (part, grid), _ in sorted(overlap.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0])):
+        if part not in matched and grid not in taken and grid in grid_ids:
+            matched[part] = grid
+            taken.add(grid)
+    return matched
+
+
+def renumber(session: Session, plan_id: int, layout_name: str | None = None) -> tuple[Change, Details]:
+    """Standard codes for every grid of the plan; returns the old → new map."""
+    layout = code_layout(layout_name or plan_row(session, plan_id).code_layout)
+    grids = metric_frame(
+        session,
+        """SELECT g.id, g.code, g.name, ST_Transform(g.geom, :epsg) AS geom,
+                  ARRAY(SELECT DISTINCT c.code FROM assignments a JOIN units u ON u.id = a.unit_id
+                        JOIN communities c ON c.id = u.community_id
+                        WHERE a.grid_id = g.id ORDER BY c.code) AS community_codes
+           FROM grids g WHERE g.plan_id = :plan ORDER BY g.id""",
+        {"plan": plan_id},
+    )
+    if grids.empty:
+        raise InvalidInput(f"plan {plan_id} has no grids to number", where="plan")
+    grids["community_codes"] = [tuple(c) for c in grids["community_codes"]]
+    codes = number_grids(grids, layout)
+    mapping = renumber_map(grids["code"].tolist(), codes)
+    recode = {
+        int(g): (new, name)
+        for g, old, new, name in zip(grids["id"], grids["code"], codes, grids["name"], strict=True)
+        if old != new
+    }
+    return Change(recode=recode), {"codes": mapping, "layout": layout.name}

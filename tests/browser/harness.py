@@ -1,0 +1,106 @@
+"""Browser tests' machinery: the real app served by uvicorn on a committed demo database, and headless
+Debian Chromium driven by Playwright with every request that is not to the app blocked (offline proof).
+
+Each test's page records console errors, uncaught exceptions and blocked requests, and leaves a
+screenshot in artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from api.app import create_app
+from gis.settings import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+@dataclass
+class Browsing:
+    page: Page
+    base_url: str
+    console_errors: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> Page:
+        self.page.goto(self.base_url + path)
+        return self.page
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(database_url: str) -> Iterator[str]:
+    """Run the app on a free port in a thread; yields its base URL."""
+    port = free_port()
+    settings = Settings(database_url=database_url)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the app did not start for the browser tests")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def launch() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def browsing(browser: Browser, base_url: str, name: str, signed_in: dict | None = None) -> Iterator[Browsing]:
+    """`signed_in`: a POST /api/auth/token answer to pre-seed, as the page's own sign-in form would store it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    if signed_in is not None:
+        context.add_init_script(
+            f"window.sessionStorage.setItem('gridmap.token', {json.dumps(signed_in['access_token'])});"
+            f"window.sessionStorage.setItem('gridmap.user', {json.dumps(json.dumps(signed_in['user']))});"
+        )
+    page = context.new_page()
+    session = Browsing(page, base_url)
+
+    def gate(route) -> None:  # the platform runs offline: anything not served by the app is refused
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            session.blocked.append(url)
+            route.abort()
+
+    context.route("**/*", gate)
+    page.on("console", lambda message: session.console_errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: session.console_errors.append(f"uncaught: {error}"))
+    try:
+        yield session
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+        finally:
+            context.close()
