@@ -11,12 +11,26 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import column, func, select, table, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
+from sqlalchemy.types import DateTime
 
 # Never copied into the trail: secrets, and personal data the trail's readers need not see.
 _SECRET = {"password", "password_hash", "token", "token_hash", "reporter_contact"}
 _GEOMETRY = {"geometry", "geom", "line", "polygon", "location"}
+
+# The table as queries see it (created by migration 0006; the audit trail sits below gis.db, so no ORM model).
+_AUDIT_LOG = table(
+    "audit_log",
+    column("id"),
+    column("at", DateTime(timezone=True)),
+    column("actor"),
+    column("action"),
+    column("target"),
+    column("before", JSONB),
+    column("after", JSONB),
+)
 
 
 def summary(values: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -66,29 +80,21 @@ def entries(
     offset: int = 0,
 ) -> dict[str, Any]:
     """Entries newest first; `action` matches a prefix ("plan." finds every plan action)."""
-    where: list[str] = ["TRUE"]
-    params: dict[str, Any] = {}
-    if actor is not None:
-        where.append("actor = :actor")
-        params["actor"] = actor
-    if action is not None:
-        where.append("action LIKE :action")
-        params["action"] = action.replace("%", r"\%").replace("_", r"\_") + "%"
-    if target is not None:
-        where.append("target = :target")
-        params["target"] = target
-    if since is not None:
-        where.append("at >= :since")
-        params["since"] = since
-    if until is not None:
-        where.append("at < :until")
-        params["until"] = until
-    condition = " AND ".join(where)
-    matched = session.execute(text(f"SELECT count(*) FROM audit_log WHERE {condition}"), params).scalar_one()
+    log = _AUDIT_LOG.c
+    conditions = [
+        *([log.actor == actor] if actor is not None else []),
+        *([log.action.startswith(action, autoescape=True)] if action is not None else []),
+        *([log.target == target] if target is not None else []),
+        *([log.at >= since] if since is not None else []),
+        *([log.at < until] if until is not None else []),
+    ]
+    matched = session.execute(select(func.count()).select_from(_AUDIT_LOG).where(*conditions)).scalar_one()
     rows = session.execute(
-        text(f"""SELECT id, at, actor, action, target, before, after FROM audit_log WHERE {condition}
-                 ORDER BY id DESC LIMIT :limit OFFSET :offset"""),
-        params | {"limit": limit, "offset": offset},
+        select(log.id, log.at, log.actor, log.action, log.target, log.before, log.after)
+        .where(*conditions)
+        .order_by(log.id.desc())
+        .limit(limit)
+        .offset(offset)
     ).mappings()
     return {
         "matched": matched,

@@ -17,10 +17,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from gis import audit
+from gis.db.models import User
 from gis.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 ROLES = ("admin", "planner", "dispatcher", "grid_worker", "viewer")
@@ -160,9 +161,9 @@ def change_user(
         values["password_hash"] = hash_password(password)
     if not values:
         raise InvalidInput("nothing to change: give role, password, active or display_name", where="body")
-    # Column names come from the fixed keys above, never from input.
-    assignments = ", ".join(f"{column} = :{column}" for column in values)
-    session.execute(text(f"UPDATE users SET {assignments} WHERE username = :name"), values | {"name": name})
+    session.execute(
+        update(User).where(User.username == name).values(values).execution_options(synchronize_session=False)
+    )
     after = get_user(session, name)
     changed = _summary(after) | ({"password": "changed"} if password is not None else {})
     audit.record(

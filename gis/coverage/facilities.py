@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, text, update
 from sqlalchemy.orm import Session
 
 from gis import audit
 from gis.coverage.compute import checked_categories
 from gis.coverage.runs import run_coverage
+from gis.db.models import STORAGE_SRID, Facility
 from gis.errors import InvalidInput, NotFound
 from gis.geo.coordinates import point_to_wgs84
 from gis.settings import Settings
@@ -55,15 +56,18 @@ def update_facility(
         changes["category"] = checked_categories([changes["category"] or ""])[0]
     if "public" in changes and changes["public"] is None:  # the column is NOT NULL: null cannot mean "unknown"
         raise InvalidInput("public: say true or false (null is not a value for it)", where="public")
-    assignments = [f"{f} = :{f}" for f in changes]
-    params: dict[str, Any] = {**changes, "id": facility_id}
+    assignments: dict[str, Any] = dict(changes)
     if "lon" in values or "lat" in values:
-        params["lon"], params["lat"] = _location(values)
-        assignments.append("geom = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)")
+        lon, lat = _location(values)
+        assignments["geom"] = func.ST_SetSRID(func.ST_MakePoint(lon, lat), STORAGE_SRID)
     if not assignments:
         raise InvalidInput(f"nothing to change: give any of {', '.join((*FIELDS, 'lon', 'lat'))}", where="body")
-    # Column names come from FIELDS, never from the request.
-    session.execute(text(f"UPDATE facilities SET {', '.join(assignments)} WHERE id = :id"), params)
+    session.execute(
+        update(Facility)
+        .where(Facility.id == facility_id)
+        .values(assignments)
+        .execution_options(synchronize_session=False)
+    )
     audit.record(
         session, actor=actor, action="facility.update", target=f"facility:{facility_id}", before={"category": old},
         after=values,

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, select, text
 from sqlalchemy.orm import Session
 
 from gis import audit
+from gis.db.models import STORAGE_SRID, Community, Grid, GridWorker, Incident, Street
 from gis.errors import InvalidInput, NotFound
 from gis.geo.coordinates import point_to_wgs84
 from gis.incidents.workflow import CLOSED_STATES, allowed_actions, deadline, next_state
@@ -45,13 +46,33 @@ class Place:
         raise InvalidInput("location: give lon and lat, or an address", where="location")
 
 
-PUBLIC_COLUMNS = """i.id, i.category, i.description, i.status, i.channel, i.department, i.address, i.photo_url,
-    i.reported_at, i.state_entered_at, i.deadline_at, i.closed_at, i.plan_id, i.location_status, i.distance_m,
-    i.duplicate_of, g.id AS grid_id, g.code AS grid_code, c.code AS community_code, c.name AS community_name,
-    s.code AS street_code, s.name AS street_name, ST_X(i.location) AS lon, ST_Y(i.location) AS lat,
-    (i.deadline_at IS NOT NULL AND i.deadline_at < now()) AS overdue"""
-FROM_JOINS = """FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
-    LEFT JOIN communities c ON c.id = i.community_id LEFT JOIN streets s ON s.id = i.street_id"""
+# An incident with the areas it was located in: i (incidents), g (grids), c (communities), s (streets).
+_I, _G, _C, _S = (
+    Incident.__table__.alias("i"),
+    Grid.__table__.alias("g"),
+    Community.__table__.alias("c"),
+    Street.__table__.alias("s"),
+)
+_JOINED = (
+    _I.outerjoin(_G, _G.c.id == _I.c.grid_id)
+    .outerjoin(_C, _C.c.id == _I.c.community_id)
+    .outerjoin(_S, _S.c.id == _I.c.street_id)
+)
+_OVERDUE = and_(_I.c.deadline_at.is_not(None), _I.c.deadline_at < func.now())
+_PUBLIC_COLUMNS = (
+    *(_I.c[name] for name in ("id", "category", "description", "status", "channel", "department", "address",
+                              "photo_url", "reported_at", "state_entered_at", "deadline_at", "closed_at", "plan_id",
+                              "location_status", "distance_m", "duplicate_of")),
+    _G.c.id.label("grid_id"),
+    _G.c.code.label("grid_code"),
+    _C.c.code.label("community_code"),
+    _C.c.name.label("community_name"),
+    _S.c.code.label("street_code"),
+    _S.c.name.label("street_name"),
+    func.ST_X(_I.c.location).label("lon"),
+    func.ST_Y(_I.c.location).label("lat"),
+    _OVERDUE.label("overdue"),
+)  # fmt: skip
 
 
 def _category(code: str) -> Any:
@@ -329,18 +350,18 @@ def _public(row: Any) -> dict[str, Any]:
     return incident
 
 
-def _columns(contact: bool) -> str:
-    # The contact is read only for callers that may show it (gis.incidents.privacy decides who).
-    return PUBLIC_COLUMNS + (", i.reporter_contact" if contact else "")
+def _incidents(contact: bool) -> Select[Any]:
+    """Incidents with their areas; the reporter's contact is read only for callers that may show it
+    (gis.incidents.privacy decides who)."""
+    columns = (*_PUBLIC_COLUMNS, _I.c.reporter_contact) if contact else _PUBLIC_COLUMNS
+    return select(*columns).select_from(_JOINED)
 
 
 def get_incident(
     session: Session, incident_id: int, *, settings: Settings | None = None, contact: bool = False
 ) -> dict[str, Any]:
     """One incident with its history (the reporter's contact only with `contact`)."""
-    row = session.execute(
-        text(f"SELECT {_columns(contact)} {FROM_JOINS} WHERE i.id = :id"), {"id": incident_id}
-    ).first()
+    row = session.execute(_incidents(contact).where(_I.c.id == incident_id)).first()
     if row is None:
         raise NotFound(f"incident {incident_id} does not exist", where="id")
     incident = _public(row)
@@ -368,50 +389,44 @@ class IncidentFilter:
     until: datetime | None = None
     worker_id: int | None = None  # only incidents in this grid worker's grids (by lineage)
 
-    def where(self) -> tuple[str, dict[str, Any]]:
-        clauses, params = ["true"], {}
-        for name, column in (
-            ("status", "i.status"),
-            ("category", "i.category"),
-            ("grid", "g.code"),
-            ("community", "c.code"),
-            ("street", "s.code"),
-        ):
-            value = getattr(self, name)
-            if value is not None:
-                clauses.append(f"{column} = :{name}")
-                params[name] = value
-        if self.overdue is not None:
-            clauses.append(("" if self.overdue else "NOT ") + "(i.deadline_at IS NOT NULL AND i.deadline_at < now())")
-        if self.bbox is not None:
-            clauses.append("ST_Intersects(i.location, ST_MakeEnvelope(:w, :s, :e, :n, 4326))")
-            params |= dict(zip(("w", "s", "e", "n"), self.bbox, strict=True))
-        if self.since is not None:
-            clauses.append("i.reported_at >= :since")
-            params["since"] = self.since
-        if self.until is not None:
-            clauses.append("i.reported_at < :until")
-            params["until"] = self.until
-        if self.worker_id is not None:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM grid_workers w WHERE w.user_id = :worker_id AND w.grid_lineage = g.lineage)"
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = [
+            column == value
+            for column, value in (
+                (_I.c.status, self.status),
+                (_I.c.category, self.category),
+                (_G.c.code, self.grid),
+                (_C.c.code, self.community),
+                (_S.c.code, self.street),
             )
-            params["worker_id"] = self.worker_id
-        return " AND ".join(clauses), params
+            if value is not None
+        ]
+        if self.overdue is not None:
+            found.append(_OVERDUE if self.overdue else not_(_OVERDUE))
+        if self.bbox is not None:
+            found.append(func.ST_Intersects(_I.c.location, func.ST_MakeEnvelope(*self.bbox, STORAGE_SRID)))
+        if self.since is not None:
+            found.append(_I.c.reported_at >= self.since)
+        if self.until is not None:
+            found.append(_I.c.reported_at < self.until)
+        if self.worker_id is not None:
+            workers = GridWorker.__table__
+            found.append(exists().where(workers.c.user_id == self.worker_id, workers.c.grid_lineage == _G.c.lineage))
+        return found
 
 
 def list_incidents(
     session: Session, where: IncidentFilter, *, limit: int, offset: int, contact: bool = False
 ) -> dict[str, Any]:
     """A page of incidents as GeoJSON, newest first, with numberMatched (contacts only with `contact`)."""
-    clause, params = where.where()
-    matched = session.execute(text(f"SELECT count(*) {FROM_JOINS} WHERE {clause}"), params).scalar_one()
+    conditions = where.conditions()
+    matched = session.execute(select(func.count()).select_from(_JOINED).where(*conditions)).scalar_one()
     rows = session.execute(
-        text(
-            f"SELECT {_columns(contact)} {FROM_JOINS} WHERE {clause} ORDER BY i.reported_at DESC, i.id DESC "
-            "LIMIT :limit OFFSET :offset"
-        ),
-        params | {"limit": limit, "offset": offset},
+        _incidents(contact)
+        .where(*conditions)
+        .order_by(_I.c.reported_at.desc(), _I.c.id.desc())
+        .limit(limit)
+        .offset(offset)
     ).all()
     features = []
     for row in rows:
