@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI
+from fastapi.security.utils import get_authorization_scheme_param
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -113,7 +114,9 @@ class ClientRateLimit:
     sign-in attempts (password guessing).
 
     A moving window in this process's memory: with several server processes each keeps its own count.
-    Incident reports carrying a token are not counted (authentication decides about those).
+    Incident reports carrying a bearer token are not counted: authentication answers for those (a valid token
+    is a user, any other bearer token a 401 that writes nothing). Every other request is the public, whatever
+    else its Authorization header says (`Basic …`).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -124,7 +127,7 @@ class ClientRateLimit:
         if scope["type"] == "http" and scope["method"] == "POST":
             settings = _settings(scope)
             path = scope["path"].rstrip("/")
-            if path in ANONYMOUS_SUBMISSION_ROUTES and not (_header(scope, b"authorization") or b"").strip():
+            if path in ANONYMOUS_SUBMISSION_ROUTES and not _carries_bearer_token(scope):
                 rule = (
                     "incident-report",
                     settings.anonymous_submissions_per_minute,
@@ -156,6 +159,19 @@ class ClientRateLimit:
             **{"Retry-After": str(retry_after)},
         )
         return False
+
+
+def _carries_bearer_token(scope: Scope) -> bool:
+    """Whether the request sends a bearer token, read exactly as `api.deps.bearer` reads it.
+
+    The routes resolve such a token to its user or refuse it (401); they never take it for the public. Any
+    other Authorization header (another scheme, a bare scheme) leaves the request anonymous there, so here too.
+    """
+    authorization = _header(scope, b"authorization")
+    if authorization is None:
+        return False
+    scheme, _ = get_authorization_scheme_param(authorization.decode("latin-1"))
+    return scheme.lower() == "bearer"
 
 
 def _client(scope: Scope) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
@@ -25,6 +25,7 @@ from api.schemas.open311 import (
     ServiceDefinition,
     ServiceRequest,
     ServiceRequestCreated,
+    check_field_lengths,
     service_request,
 )
 from gis.auth.users import Principal
@@ -149,6 +150,7 @@ def request_by_id(request_id: int, session: SessionDep, who: PrincipalDep) -> li
 
 
 def _create(session: Session, settings: Settings, fields: dict[str, str], actor: str) -> list[ServiceRequestCreated]:
+    check_field_lengths(fields)
     code = fields.get("service_code")
     if not code:
         raise GridmapError("service_code is required", where="service_code")
@@ -178,6 +180,15 @@ def _create(session: Session, settings: Settings, fields: dict[str, str], actor:
     ]
 
 
+def _json_fields(body: dict[str, Any]) -> dict[str, str]:
+    """A JSON body as the form's fields: `"attribute": {"code": value}` becomes `attribute[code]`, as in a form."""
+    fields = {k: str(v) for k, v in body.items() if not (k == "attribute" and isinstance(v, dict))}
+    attributes = body.get("attribute")
+    if isinstance(attributes, dict):
+        fields |= {f"attribute[{k}]": str(v) for k, v in attributes.items()}
+    return fields
+
+
 @router.post("/requests.json", status_code=201, response_model=list[ServiceRequestCreated])
 async def create_request(
     request: Request, session: SessionDep, settings: SettingsDep, who: PrincipalDep
@@ -186,7 +197,7 @@ async def create_request(
     raw = await request.body()
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
-            fields = {k: str(v) for k, v in json.loads(raw or b"{}").items()}
+            fields = _json_fields(json.loads(raw or b"{}"))
         else:
             fields = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=False).items()}
     except (ValueError, UnicodeDecodeError, AttributeError):

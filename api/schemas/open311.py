@@ -7,14 +7,44 @@ contacts have no field in either.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
+from annotated_types import MaxLen
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Timestamp
+from api.schemas.incidents import IncidentReport
+from gis.errors import InvalidInput
 from gis.incidents.privacy import Audience
 from gis.incidents.workflow import CLOSED_STATES
 from gis.registry import incident_categories
+
+
+def _longest(field: str) -> int:
+    """The longest text `POST /api/incidents` takes in `field`: Open311 fills the same incident, so the same limit."""
+    return next(m.max_length for m in IncidentReport.model_fields[field].metadata if isinstance(m, MaxLen))
+
+
+# A POST's fields (form-encoded or JSON) and their longest values. A field not named here (lat, long, the ids,
+# `attribute[code]` values) is short text: the contact's limit. Without limits an anonymous 10 MB description
+# was stored, and lists of incidents grew with it.
+FIELD_LIMITS: Mapping[str, int] = {
+    "service_code": _longest("category"),
+    "description": _longest("description"),
+    "address_string": _longest("address"),
+    "media_url": _longest("photo_url"),
+    **dict.fromkeys(("email", "phone", "first_name", "last_name"), _longest("reporter_contact")),
+}
+OTHER_FIELD_LIMIT = _longest("reporter_contact")
+
+
+def check_field_lengths(fields: Mapping[str, str]) -> None:
+    """InvalidInput naming the first field longer than its limit; checked before anything is written."""
+    for name, value in fields.items():
+        longest = FIELD_LIMITS.get(name, OTHER_FIELD_LIMIT)
+        if len(value) > longest:
+            raise InvalidInput(f"at most {longest} characters ({len(value)} sent)", where=name)
 
 
 class Endpoint(BaseModel):

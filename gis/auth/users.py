@@ -148,7 +148,13 @@ def change_user(
     active: bool | None = None,
     display_name: str | None = None,
 ) -> dict[str, Any]:
-    """Change role, password, active flag or display name; what is None stays as it is."""
+    """Change role, password, active flag or display name; what is None stays as it is.
+
+    A change that would leave no active admin is refused (Conflict naming `role` or `active`): nobody could
+    manage accounts any more except on the server's command line.
+    """
+    if (role is not None and role != "admin") or active is False:
+        _keep_an_active_admin(session, name, where="role" if role is not None and role != "admin" else "active")
     before = get_user(session, name)
     values: dict[str, Any] = {}
     if role is not None:
@@ -170,6 +176,24 @@ def change_user(
         session, actor=actor, action="user.change", target=f"user:{name}", before=_summary(before), after=changed
     )
     return after
+
+
+def _keep_an_active_admin(session: Session, name: str, *, where: str) -> None:
+    """Refuse demoting or disabling `name` when it is the last active admin.
+
+    The active admins' rows stay locked until the transaction ends, so of two concurrent demotions of the last
+    two admins the second waits, then counts again (PostgreSQL re-reads a locked row once it is free) and is refused.
+    Locked in id order, so two such changes never deadlock.
+    """
+    admins = (
+        session.execute(text("SELECT username FROM users WHERE role = 'admin' AND active ORDER BY id FOR UPDATE"))
+        .scalars()
+        .all()
+    )
+    if admins == [name]:
+        raise Conflict(
+            f"user {name!r} is the last active admin: make another account an active admin first", where=where
+        )
 
 
 def _summary(user: dict[str, Any]) -> dict[str, Any]:

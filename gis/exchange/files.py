@@ -2,7 +2,9 @@
 
 Format comes from the extension. Reading returns a GeoDataFrame in the file's CRS (or the one given);
 a file with neither is refused. CSV carries geometry as lon/lat columns or a WKT column, and never a CRS;
-it is written as UTF-8 with a byte-order mark, which Excel needs to read Chinese text.
+it is written as UTF-8 with a byte-order mark, which Excel needs to read Chinese text. Text cells a spreadsheet
+would run as a formula (starting with = + - @, tab or carriage return) are written behind a single quote, which
+Excel shows as text (OWASP CSV injection); the reader takes that quote off again, so an export imports as it was.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from pandas.api.types import is_numeric_dtype
 from pyproj import CRS
 
 from gis.errors import FileRejected
@@ -33,6 +36,9 @@ FORMATS = {
 LON_COLUMNS = ("lon", "lng", "longitude", "x", "经度")
 LAT_COLUMNS = ("lat", "latitude", "y", "纬度")
 WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom", "几何")
+# A text cell starting with one of these is a formula to Excel and LibreOffice (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTE = "'"
 
 
 def format_of(path: Path) -> str:
@@ -122,7 +128,7 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
             f"({'/'.join(LON_COLUMNS)} and {'/'.join(LAT_COLUMNS)}); found {', '.join(table.columns)}",
             where="columns",
         )
-    table = table.replace("", None)
+    table = table.apply(lambda column: column.map(unquote_cell)).replace("", None)
     return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geometry), crs=None)
 
 
@@ -152,8 +158,26 @@ def _write_csv(frame: gpd.GeoDataFrame, path: Path) -> None:
         table["lon"], table["lat"] = geometry.x.round(9), geometry.y.round(9)
     else:
         table["wkt"] = shapely.to_wkt(geometry.to_numpy(), rounding_precision=9, trim=True)
-    # With a byte-order mark Excel reads the file as UTF-8 (Chinese names intact); the reader skips it.
-    table.to_csv(path, index=False, encoding="utf-8-sig")
+    text_columns = [c for c in table.columns if c not in ("lon", "lat", "wkt") and not is_numeric_dtype(table[c])]
+    for column in text_columns:
+        table[column] = table[column].map(quote_cell)
+    # With a byte-order mark Excel reads the file as UTF-8 (Chinese names intact); the reader skips it. CRLF rows
+    # (RFC 4180) make the writer quote every cell holding a carriage return, which would otherwise start a new row.
+    table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+
+
+def quote_cell(value: object) -> object:
+    """A text cell Excel would run as a formula, behind a single quote; numbers and everything else as given."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return _QUOTE + value
+    return value
+
+
+def unquote_cell(value: str) -> str:
+    """The reverse of `quote_cell`: a quote in front of a formula start is the writer's (or Excel's text marker)."""
+    if value.startswith(_QUOTE) and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 def _write_shapefile(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:

@@ -361,7 +361,9 @@ def get_incident(
     session: Session, incident_id: int, *, settings: Settings | None = None, contact: bool = False
 ) -> dict[str, Any]:
     """One incident with its history (the reporter's contact only with `contact`)."""
-    row = session.execute(_incidents(contact).where(_I.c.id == incident_id)).first()
+    # An id beyond bigint names no incident (binding it as bigint would fail in the database instead).
+    in_range = -(2**63) <= incident_id < 2**63
+    row = session.execute(_incidents(contact).where(_I.c.id == incident_id)).first() if in_range else None
     if row is None:
         raise NotFound(f"incident {incident_id} does not exist", where="id")
     incident = _public(row)

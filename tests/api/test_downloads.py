@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import tempfile
 import zipfile
 from pathlib import Path
@@ -252,3 +254,25 @@ def test_downloaded_grids_import_again_as_a_plan(
     ).scalar_one()
     covered = downloaded.union_all()
     assert shapely.from_wkb(bytes(union)).symmetric_difference(covered).area < 1e-6 * covered.area
+
+
+def test_csv_download_writes_formula_like_text_as_text(
+    demo_session: Session, demo_client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    """A public `channel` such as =HYPERLINK(…) must not run as a formula when the CSV is opened in Excel (OWASP)."""
+    point = demo_session.execute(
+        text("SELECT ST_AsBinary(ST_PointOnSurface(footprint)) FROM buildings ORDER BY id LIMIT 1")
+    ).scalar_one()
+    formula = '=HYPERLINK("http://x.cn","点")'
+    frame = gpd.GeoDataFrame(
+        {"category": ["sanitation"], "channel": [formula]}, geometry=[shapely.from_wkb(bytes(point))], crs=4326
+    )
+    assert import_frame(demo_session, "incidents", frame, settings=settings).imported == 1
+
+    content = fetch(demo_client, "/api/incidents/download", format="csv").content.decode("utf-8-sig")
+    geojson = read_back(saved(fetch(demo_client, "/api/incidents/download", format="geojson"), tmp_path), "geojson", "")
+
+    row = next(csv.DictReader(io.StringIO(content, newline="")))
+    assert row["channel"] == "'" + formula
+    assert row["lon"][0].isdigit() and not row["category"].startswith("'")
+    assert list(geojson["channel"]) == [formula]  # other formats carry the text as it is

@@ -252,3 +252,9 @@ def test_imported_incidents_are_assigned_in_one_join(demo_session: Session, sett
         (points[0][2], "环卫所", True, True),
         (points[1][2], "综治中心", False, True),
     ]
+
+
+def test_an_incident_id_beyond_bigint_is_not_found(demo_client: TestClient) -> None:
+    response = demo_client.get("/api/incidents/678860551497753789940844890167443456")
+    assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+    assert demo_client.get("/api/incidents/-678860551497753789940844890167443456").status_code == 404

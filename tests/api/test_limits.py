@@ -27,7 +27,8 @@ PROBLEM = "application/problem+json"
 
 
 def limit(client: TestClient, settings: Settings, **changes: Any) -> None:
-    client.app.state.settings = settings.model_copy(update=changes)
+    app: Any = client.app  # the FastAPI app (TestClient types it as any ASGI app)
+    app.state.settings = settings.model_copy(update=changes)
 
 
 def count(session: Session, table: str) -> int:
@@ -337,3 +338,33 @@ def test_nul_characters_in_text_are_refused_and_nothing_written(demo_session: Se
     # An escaped backslash before "u0000" is ordinary text.
     fine = demo_client.post("/api/incidents", json=report_body(demo_session, description="C:\\u0000"))
     assert fine.status_code == 201 and fine.json()["description"] == "C:\\u0000"
+
+
+def authorized(client: TestClient, authorization: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """A request carrying exactly this Authorization header, whatever the client sends by default."""
+    request = client.build_request(method, url, **kwargs)
+    request.headers["Authorization"] = authorization
+    return client.send(request)
+
+
+@pytest.mark.parametrize("authorization", ["Basic Z3Vlc3Q6Z3Vlc3Q=", "Digest username=guest", "Token gmt_x", "basic"])
+def test_an_authorization_header_without_a_valid_token_is_still_anonymous(
+    demo_session: Session, demo_client: TestClient, settings: Settings, as_role: Any, authorization: str
+) -> None:
+    """Only a valid token lifts the limit: any other Authorization header is the public."""
+    limit(demo_client, settings, anonymous_submissions_per_minute=1)
+    assert anonymous(demo_client, "POST", "/api/incidents", json=report_body(demo_session, 0)).status_code == 201
+    before = count(demo_session, "incidents")
+    refused = authorized(demo_client, authorization, "POST", "/api/incidents", json=report_body(demo_session, 1))
+    assert_problem(refused, 429)
+    lon, lat = a_point(demo_session, 2)
+    fields = {"service_code": "sanitation", "lat": lat, "long": lon}
+    assert_problem(authorized(demo_client, authorization, "POST", "/open311/v2/requests.json", data=fields), 429)
+    # An invalid bearer token is refused outright, never taken for the public.
+    forged = authorized(demo_client, "Bearer x", "POST", "/api/incidents", json=report_body(demo_session, 3))
+    assert forged.status_code == 401, forged.text
+    assert count(demo_session, "incidents") == before
+    # A valid token is not counted: a signed-in dispatcher still reports.
+    dispatcher = as_role("dispatcher")["Authorization"]
+    signed = authorized(demo_client, dispatcher, "POST", "/api/incidents", json=report_body(demo_session, 4))
+    assert signed.status_code == 201, signed.text

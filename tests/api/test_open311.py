@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -77,3 +79,41 @@ def test_errors_come_as_a_list_of_code_and_description(demo_client: TestClient, 
         assert errors[0]["description"]
     assert demo_session.execute(text("SELECT count(*) FROM incidents")).scalar() == before
     assert demo_client.get("/open311/v2/requests/999999.json").json()[0]["code"] == 404
+
+
+@pytest.mark.parametrize(
+    ("field", "longest"),
+    [
+        ("description", 5_000),
+        ("email", 200),
+        ("first_name", 200),
+        ("last_name", 200),
+        ("phone", 200),
+        ("media_url", 2_000),
+        ("address_string", 200),
+        ("attribute[colour]", 200),
+    ],
+)
+@pytest.mark.parametrize("as_json", [False, True])
+def test_fields_have_the_same_length_limits_as_incident_reports(
+    demo_session: Session, demo_client: TestClient, field: str, longest: int, as_json: bool
+) -> None:
+    """Each field stops where POST /api/incidents stops; a longer one is refused in Open311's format, unwritten."""
+    lat, lon = point(demo_session)[::-1]
+    fields = {"service_code": "sanitation", "lat": str(lat), "long": str(lon)}
+    before = demo_session.execute(text("SELECT count(*) FROM incidents")).scalar()
+
+    def post(value: str) -> httpx.Response:
+        if not as_json:
+            return demo_client.post("/open311/v2/requests.json", data=fields | {field: value})
+        if field.startswith("attribute["):
+            return demo_client.post("/open311/v2/requests.json", json=fields | {"attribute": {"colour": value}})
+        return demo_client.post("/open311/v2/requests.json", json=fields | {field: value})
+
+    refused = post("x" * (longest + 1))
+    errors = refused.json()
+    assert 400 <= refused.status_code < 500 and errors[0]["code"] == refused.status_code, refused.text
+    assert field in errors[0]["description"] and str(longest) in errors[0]["description"]
+    assert demo_session.execute(text("SELECT count(*) FROM incidents")).scalar() == before
+    if field != "address_string":  # an address of 200 x's locates nothing: the limit alone is what matters there
+        assert post("x" * longest).status_code == 201
