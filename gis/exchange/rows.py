@@ -20,6 +20,7 @@ import shapely
 
 from gis.errors import FileRejected
 from gis.geo.crs import STORAGE_CRS, check_area_of_use, check_lonlat
+from gis.geo.user_geometry import made_valid
 from gis.incidents.workflow import STATES
 from gis.layers.catalog import Field, Layer
 from gis.registry import facility_registry, incident_categories
@@ -158,7 +159,7 @@ def _repair(geoms: np.ndarray, spec: Layer, checked: CheckedRows, rows: np.ndarr
     if not len(invalid):
         return
     reasons = shapely.is_valid_reason(geoms[invalid])
-    fixed = shapely.make_valid(geoms[invalid])
+    fixed = made_valid(geoms[invalid])
     kept = [_parts_of_kind(g, spec.kind) for g in fixed]
     unrepairable = np.zeros(len(geoms), dtype=bool)
     for i, reason, geom in zip(invalid, reasons, kept, strict=True):

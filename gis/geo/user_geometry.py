@@ -57,7 +57,7 @@ def parse_geojson(value: Any, expected: str, *, where: str, max_vertices: int = 
     if expected == "LineString" and geom.length == 0:
         raise InvalidInput(f"{where}: the line has no length", where=where)
     if expected == "Polygon" and not geom.is_valid:
-        repaired = shapely.make_valid(geom)
+        repaired = made_valid(np.array([geom], dtype=object))[0]
         polygons = [p for p in shapely.get_parts(repaired) if p.geom_type in ("Polygon", "MultiPolygon")]
         if not polygons:
             raise InvalidInput(f"{where}: invalid polygon ({shapely.is_valid_reason(geom)})", where=where)
@@ -65,6 +65,21 @@ def parse_geojson(value: Any, expected: str, *, where: str, max_vertices: int = 
     if expected == "Polygon" and geom.area == 0:
         raise InvalidInput(f"{where}: the polygon has no area", where=where)
     return geom
+
+
+def made_valid(geoms: np.ndarray) -> np.ndarray:
+    """`shapely.make_valid`, one geometry at a time where GEOS refuses the batch (some collapsed rings raise
+    "Overlay input is mixed-dimension"): such a geometry comes back empty, so the caller refuses it."""
+    try:
+        return shapely.make_valid(geoms)
+    except shapely.errors.GEOSException:
+        out = np.empty(len(geoms), dtype=object)
+        for k, geom in enumerate(geoms):
+            try:
+                out[k] = shapely.make_valid(geom)
+            except shapely.errors.GEOSException:
+                out[k] = shapely.Polygon()
+        return out
 
 
 def _rough_count(coordinates: Any, expected: str) -> int:
