@@ -16,6 +16,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.db.engine import psycopg_connection
 from gis.geo import dataset
 from gis.geo.crs import STORAGE_CRS
 from gis.geo.frames import metric_frame
@@ -104,8 +105,7 @@ def _write_units(session: Session, community_id: int, units: gpd.GeoDataFrame, e
         .scalars()
         .all()
     )
-    conn = session.connection().connection.driver_connection
-    assert conn is not None  # a live psycopg connection: COPY writes through it
+    conn = psycopg_connection(session)  # COPY in the session's own transaction
     columns = ["id", "community_id", "kind", "compound", "households", "buildings", "population", "area_m2", "geom"]
     statement = sql.SQL("COPY units ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
