@@ -27,6 +27,7 @@ from api.routers import (
     reach,
     tiles,
     users,
+    visits,
     workers,
 )
 from gis.auth.tokens import signing_key
@@ -60,7 +61,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         with app.state.sessionmaker() as session, session.begin():
             fail_abandoned(session)  # runs of a server that died are failed, not "running" for ever
             app.state.signing_key = signing_key(session, settings)  # shared by every process on this database
+        # Works queued coverage runs, also those queued by other processes (imports, data changes, other servers).
         app.state.coverage_runner = CoverageRunner(app.state.sessionmaker, settings)
+        app.state.coverage_runner.start()
         try:
             yield
         finally:
@@ -93,6 +96,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(workers.router)
+    app.include_router(visits.router)
     for router in ogc.routers():
         app.include_router(router)
     pages.mount(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from gis.auth import access, tokens
 from gis.auth.users import ANONYMOUS, Principal
 from gis.errors import InvalidInput, PreconditionRequired
+from gis.layers import queries
 from gis.layers.features import BBox
 from gis.settings import Settings
 
@@ -126,3 +128,20 @@ def _name_of(roles: frozenset[str], action: str) -> Any:
 
 # The actor of a planning write, once the role is checked: plan edits, facility edits, coverage runs.
 PlannerActor = Annotated[str, _name_of(access.PLANNING, "editing plans, layers, facilities or coverage runs")]
+
+
+AS_OF_DOC = (
+    "the features as they were at this instant: a date YYYY-MM-DD (the end of that day) or an ISO 8601 date-time; "
+    "a date, or a date-time without an offset, is read in the server's local time zone. Buildings, facilities, "
+    "communities, streets and districts answer from their versions (a retired feature appears before its "
+    "retirement); grids from the plan published then (unless ?plan=). A future instant answers as now."
+)
+
+
+def as_of_param(
+    as_of: Annotated[str | None, Query(description=AS_OF_DOC, examples=["2026-01-31"])] = None,
+) -> datetime | None:
+    return queries.parse_as_of(as_of) if as_of is not None else None
+
+
+AsOf = Annotated[datetime | None, Depends(as_of_param)]

@@ -160,9 +160,10 @@ def items(page: Page, c: Collection, base: str, query: ItemQuery, params: dict[s
     }
 
 
-def item(feature: dict[str, Any], c: Collection, base: str, crs: OgcCrs) -> dict[str, Any]:
+def item(feature: dict[str, Any], c: Collection, base: str, crs: OgcCrs, as_of: str | None = None) -> dict[str, Any]:
+    """One feature with its links; `as_of` (as the caller wrote it) stays in the self links."""
     href = f"{base}/collections/{c.id}/items/{feature['id']}"
-    query = {} if crs == CRS84 else {"crs": crs.uri}
+    query = ({} if crs == CRS84 else {"crs": crs.uri}) | ({} if as_of is None else {"as_of": as_of})
     feature["links"] = [
         *_self_links(href, GEOJSON, query),
         link(f"{base}/collections/{c.id}", "collection", JSON, c.title),

@@ -17,6 +17,8 @@ BENCHMARKS = {
     "locate_api": "bench.bench_locate_api",  # /api/locate under load (wrk) vs the bare PostGIS query
     "coverage": "bench.bench_coverage",  # walking coverage, all categories, vs networkx
     "tiles": "bench.bench_tiles",  # building tiles z14-16 vs read_postgis + encode; page weight and load time
+    "upsert": "bench.bench_upsert",  # keyed re-import of buildings, 1 % changed, vs reading the file + a plain COPY
+    "unit_changes": "bench.bench_unit_changes",  # one new building: incremental units vs a full rebuild
 }
 
 

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     coverage_snap_m: float = 100.0
     walking_speed_mps: float = 1.2
     catchment_buffer_m: float = 25.0
+    # How often each server process looks for queued coverage runs (queued by data changes, imports, other servers).
+    coverage_poll_s: float = Field(default=2.0, gt=0)
 
     # Map pages: basemap none | osm | amap | tencent | custom (basemap_url, basemap_crs wgs84|gcj02).
     basemap: str = "none"

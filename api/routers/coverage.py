@@ -187,32 +187,34 @@ def get_catchment(
     return Catchment.model_validate(feature)
 
 
-@router.post("/api/facilities", status_code=201, summary="add a facility; its category's coverage is recomputed")
-def post_facility(
-    response: Response, session: SessionDep, settings: SettingsDep, actor: PlannerActor, body: FacilityIn
-) -> FacilityChange:
-    change = facilities.create_facility(session, body.model_dump(), settings, actor=actor)
+@router.post(
+    "/api/facilities",
+    status_code=201,
+    summary="add a facility; its category's coverage is recomputed in the background",
+)
+def post_facility(response: Response, session: SessionDep, actor: PlannerActor, body: FacilityIn) -> FacilityChange:
+    change = facilities.create_facility(session, body.model_dump(), actor=actor)
     response.headers["Location"] = f"/api/facilities/{change.facility_id}"
     return _change(change)
 
 
-@router.patch("/api/facilities/{facility_id}", summary="change a facility; recomputes its categories only")
+@router.patch(
+    "/api/facilities/{facility_id}", summary="change a facility; its categories are recomputed in the background"
+)
 def patch_facility(
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: PlannerActor,
-    facility_id: Annotated[int, Path(ge=1)],
-    body: FacilityIn,
+    session: SessionDep, actor: PlannerActor, facility_id: Annotated[int, Path(ge=1)], body: FacilityIn
 ) -> FacilityChange:
     values = body.model_dump(exclude_unset=True)
-    return _change(facilities.update_facility(session, facility_id, values, settings, actor=actor))
+    return _change(facilities.update_facility(session, facility_id, values, actor=actor))
 
 
-@router.delete("/api/facilities/{facility_id}", summary="remove a facility; recomputes its category")
+@router.delete(
+    "/api/facilities/{facility_id}", summary="remove a facility; its category is recomputed in the background"
+)
 def delete_facility(
-    session: SessionDep, settings: SettingsDep, actor: PlannerActor, facility_id: Annotated[int, Path(ge=1)]
+    session: SessionDep, actor: PlannerActor, facility_id: Annotated[int, Path(ge=1)]
 ) -> FacilityChange:
-    return _change(facilities.delete_facility(session, facility_id, settings, actor=actor))
+    return _change(facilities.delete_facility(session, facility_id, actor=actor))
 
 
 def _change(change: facilities.FacilityChange) -> FacilityChange:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from api.deps import SessionDep
+from api.deps import AsOf, SessionDep
 from api.media_types import DOWNLOADS
 from gis.exchange import downloads
 from gis.layers.catalog import LAYERS, Layer
@@ -23,6 +23,19 @@ FormatParam = Annotated[
     str, Query(alias="format", description=f"one of: {', '.join(downloads.FORMATS)} (shp comes zipped)")
 ]
 PlanParam = Annotated[int | None, Query(description="grid plan id (default: the published plan)")]
+CrsParam = Annotated[
+    str | None,
+    Query(
+        description="coordinate system of the file: wgs84 (default, EPSG:4326), cgcs2000 (EPSG:4490), gcj02 "
+        "(AMap/Tencent; the file declares no CRS), bd09 (Baidu; likewise) or EPSG:<code> of a 2D geographic or "
+        "projected system (e.g. EPSG:4549); anything else is a 422 problem naming `crs`",
+        openapi_examples={
+            "wgs84": {"summary": "as stored", "value": "wgs84"},
+            "gcj02": {"summary": "to lay over AMap or Tencent basemaps", "value": "gcj02"},
+            "gauss-kruger": {"summary": "CGCS2000 Gauss-Krüger, central meridian 120°E", "value": "EPSG:4549"},
+        },
+    ),
+]
 FILES: dict[int | str, dict[str, Any]] = {
     200: {"content": {DOWNLOADS[name]: {} for name in downloads.FORMATS}, "description": "the file"}
 }
@@ -49,14 +62,22 @@ def _register(layer: Layer) -> None:
     if layer.plan_scoped:
 
         @router.get(path, **options)
-        def plan_layer(session: SessionDep, fmt: FormatParam = "gpkg", plan: PlanParam = None) -> FileResponse:
-            return _send(downloads.download(session, layer.name, fmt, plan_id=plan))
+        def plan_layer(
+            session: SessionDep,
+            fmt: FormatParam = "gpkg",
+            plan: PlanParam = None,
+            crs: CrsParam = None,
+            as_of: AsOf = None,
+        ) -> FileResponse:
+            return _send(downloads.download(session, layer.name, fmt, plan_id=plan, crs=crs, as_of=as_of))
 
         return
 
     @router.get(path, **options)
-    def layer_file(session: SessionDep, fmt: FormatParam = "gpkg") -> FileResponse:
-        return _send(downloads.download(session, layer.name, fmt))
+    def layer_file(
+        session: SessionDep, fmt: FormatParam = "gpkg", crs: CrsParam = None, as_of: AsOf = None
+    ) -> FileResponse:
+        return _send(downloads.download(session, layer.name, fmt, crs=crs, as_of=as_of))
 
 
 for _layer in LAYERS.values():
@@ -69,5 +90,5 @@ for _layer in LAYERS.values():
     response_class=FileResponse,
     responses=FILES,
 )
-def plan_file(session: SessionDep, plan_id: int, fmt: FormatParam = "gpkg") -> FileResponse:
-    return _send(downloads.download(session, "grids", fmt, plan_id=plan_id))
+def plan_file(session: SessionDep, plan_id: int, fmt: FormatParam = "gpkg", crs: CrsParam = None) -> FileResponse:
+    return _send(downloads.download(session, "grids", fmt, plan_id=plan_id, crs=crs))

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from api import ogc_documents as docs
-from api.deps import Offset, SessionDep, SettingsDep
+from api.deps import AsOf, Offset, SessionDep, SettingsDep
 from api.media_types import DOWNLOADS, GEOJSON, JSON, SCHEMA, GeoJSONResponse, SchemaResponse
 from api.routers.tiles import TILE_RESPONSES, tile_response
 from api.schemas import ogc as schemas
@@ -29,7 +29,7 @@ from gis.ogc.tile_matrix import check_matrix_set, check_tile, tile_matrix_set
 from maps import ogc_html
 
 PREFIX = "/ogc"
-_ITEM_PARAMS = {"bbox", "bbox-crs", "crs", "limit", "offset", "datetime", "f"}
+_ITEM_PARAMS = {"bbox", "bbox-crs", "crs", "limit", "offset", "datetime", "f", "as_of"}
 DEFAULT_LIMIT = 10
 
 Format = Annotated[str | None, Query(description="json (default) or html", pattern="^(json|html|geojson)$")]
@@ -127,7 +127,8 @@ class CollectionRouter:
             summary=f"{c.id} features",
             **_offers(GEOJSON, schemas.items_model(c)),
             description=f"Filter by equality on a queryable: {filters}."
-            + (" Grids: ?plan=ID for a plan other than the published one." if c.plan_scoped else ""),
+            + (" Grids: ?plan=ID for a plan other than the published one." if c.plan_scoped else "")
+            + (" ?as_of= for the features as they were then." if c.keeps_history else " No as_of: no history."),
         )
         def items(
             request: Request,
@@ -140,9 +141,11 @@ class CollectionRouter:
             offset: Offset = 0,
             datetime: Annotated[str | None, Query(description="instant or interval start/end ('..' open)")] = None,
             plan: Annotated[int | None, Query(description="grids only: a plan id")] = None,
+            as_of: AsOf = None,
             f: Format = None,
         ) -> Response:
             _check_params(request, _ITEM_PARAMS | extra | queryable)
+            c.check_as_of(as_of)
             if datetime is not None and c.temporal is None:
                 raise BadParameter(f"datetime: the {c.id} collection has no time to filter on", where="datetime")
             output = parse_crs(crs, where="crs")
@@ -158,6 +161,7 @@ class CollectionRouter:
                     if name in queryable
                 },
                 plan_id=plan,
+                as_of=as_of,
             )
             base, _ = _base(request)
             page = c.page(session, query, settings)
@@ -173,12 +177,14 @@ class CollectionRouter:
             settings: SettingsDep,
             feature_id: Annotated[str, Path(alias="featureId")],
             crs: CrsQ = None,
+            as_of: AsOf = None,
             f: Format = None,
         ) -> Response:
-            _check_params(request, {"crs", "f"})
+            _check_params(request, {"crs", "f", "as_of"})
             output = parse_crs(crs, where="crs")
             base, _ = _base(request)
-            document = docs.item(c.item(session, feature_id, output, settings), c, base, output)
+            found = c.item(session, feature_id, output, settings, as_of)
+            document = docs.item(found, c, base, output, request.query_params.get("as_of"))
             return _answer(request, f, document, GEOJSON, "item", _content_crs(output))
 
         @self.router.get(

@@ -18,6 +18,7 @@ from api.schemas.plans import (
     Plan,
     PlanCreate,
     PlanDiff,
+    PlanDriftGrid,
     PlanEditResult,
     PlanGrids,
     PlanOperation,
@@ -35,6 +36,7 @@ from gis.layers import features
 from gis.layers.catalog import get_layer
 from gis.plans import commands, lifecycle
 from gis.plans.diff import diff_plans
+from gis.plans.drift import plan_drift
 from gis.plans.edits import handle
 from gis.plans.store import plan_row
 from gis.plans.validation import validate_plan
@@ -160,6 +162,15 @@ def undo(
 @router.get("/{plan_id}/validation", response_model=PlanValidation)
 def validation(plan_id: int, session: SessionDep) -> dict[str, Any]:
     return validate_plan(session, plan_id).to_dict()
+
+
+@router.get(
+    "/{plan_id}/drift",
+    summary="grids outside the plan's household band, with the data change that moved them",
+    response_model=list[PlanDriftGrid],
+)
+def drift(plan_id: int, session: SessionDep) -> list[dict[str, Any]]:
+    return [grid.to_dict() for grid in plan_drift(session, plan_id)]
 
 
 @router.post("/{plan_id}/publish", response_model=Plan)

@@ -87,6 +87,10 @@ class RunReport(BaseModel):
     minor_component: dict[str, list[int]] = Field(description="buildings / facilities: ids on minor components")
     per_category: dict[str, dict[str, int]]
     seconds: dict[str, float] = Field(description="time per stage")
+    data_versions: dict[str, int] = Field(
+        default_factory=dict,
+        description="per category: the data version the run started from (empty for runs before versions existed)",
+    )
 
 
 class CoverageRun(BaseModel):
@@ -103,13 +107,25 @@ class CoverageRun(BaseModel):
     error: str | None = Field(description="when failed")
 
 
+class PendingRun(BaseModel):
+    """The run on its way to refresh stale figures: watch it at /api/coverage/runs/{id}."""
+
+    id: int
+    status: Literal["queued", "running"]
+    stage: str | None
+    progress: float = Field(description="0..1")
+
+
 class RunSummary(BaseModel):
-    """The run coverage figures come from; `stale` when the walking network changed since."""
+    """The run coverage figures come from; `stale` while figures of some categories predate a change of their
+    facilities, of the buildings or of the walking network, until a run covering them finishes."""
 
     id: int
     finished_at: Timestamp | None
     network_version: int | None
     stale: bool
+    stale_categories: list[str] = Field(description="categories whose figures are out of date (registry order)")
+    pending: PendingRun | None = Field(description="the run that will refresh them; null when none is queued")
 
 
 # -- coverage figures ------------------------------------------------------------------------------------------
@@ -221,8 +237,10 @@ class Catchment(BaseModel):
 
 class FacilityChange(BaseModel):
     id: int
-    recomputed_categories: list[str]
-    coverage_run: str | None = Field(description="the run that recomputed them; null when there is no network yet")
+    recomputed_categories: list[str] = Field(description="categories whose coverage is recomputed in the background")
+    coverage_run: str | None = Field(
+        description="the queued run that recomputes them (watch it); null when there is no network yet"
+    )
 
 
 # -- reach (public map) ----------------------------------------------------------------------------------------

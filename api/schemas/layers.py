@@ -1,4 +1,5 @@
-"""GeoJSON of the read API (/api/{layer}): one model per layer, built from the catalog's public attributes.
+"""GeoJSON of the read API (/api/{layer}): one model per layer, built from the catalog's public attributes; and
+the versions of a building or facility (/api/{layer}/{id}/history), per audience.
 
 The model is the layer's public view: /openapi.json names each property, and a column the catalog does not serve
 publicly never leaves the server (undeclared properties are dropped when the answer is validated).
@@ -9,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.schemas.common import Timestamp
 from gis.layers.catalog import Attribute, FieldType, Layer
@@ -59,3 +60,51 @@ def feature_collection_model(layer: Layer) -> type[BaseModel]:
         "features": (list[feature_model(layer)], ...),  # type: ignore[misc]
     }
     return create_model(f"{_title(layer)}FeatureCollection", **fields)
+
+
+# -- the versions of one feature -----------------------------------------------------------------------------------
+
+
+class BatchPublic(BaseModel):
+    """The change that made (or closed) a version: an import, a field visit's approval, an undo or an edit."""
+
+    id: int
+    kind: Literal["import", "visit", "undo", "edit"]
+    source: str | None = Field(description="the file imported, or visit:ID for a field visit")
+    at: Timestamp
+
+
+class BatchStaff(BatchPublic):
+    """The batch as staff see it: also who ran it."""
+
+    actor: str
+
+
+def _version_model(layer: Layer, batch: type[BatchPublic], audience: str) -> type[BaseModel]:
+    properties = properties_model(f"{_title(layer)}VersionProperties", layer.served, extra="ignore")
+    fields: dict[str, Any] = {
+        "version": (int, Field(description="1 for the first version, counting up")),
+        "valid_from": (Timestamp, ...),
+        "valid_to": (Timestamp | None, Field(description="when the next version (or retirement) began; null: current")),
+        "change": (Literal["insert", "update", "revive"], Field(description="revive: back after a retirement")),
+        "properties": (properties, ...),
+        "geometry": (Geometry | None, Field(default=None, description="only with ?geometry=true")),
+        "batch": (batch | None, Field(description="the batch that made this version; null: a change outside any")),
+        "closed_by": (batch | None, Field(description="the batch that ended it (a new version, or retirement)")),
+        "visit_id": (int | None, Field(description="the approved field visit that made it")),
+    }
+    return create_model(f"{_title(layer)}Version{audience}", **fields)
+
+
+@cache
+def history_model(layer: Layer, *, staff: bool) -> type[BaseModel]:
+    """Every version of one feature of `layer`, oldest first; staff see who ran each batch, the public does not."""
+    audience = "Staff" if staff else "Public"
+    version = _version_model(layer, BatchStaff if staff else BatchPublic, audience)
+    fields: dict[str, Any] = {
+        "layer": (str, ...),
+        "id": (int, ...),
+        "retired": (bool, Field(description="no current version: demolished, closed or otherwise retired")),
+        "versions": (list[version], ...),  # type: ignore[valid-type]
+    }
+    return create_model(f"{_title(layer)}History{audience}", **fields)

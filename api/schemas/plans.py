@@ -6,6 +6,7 @@ GeoJSON objects in WGS 84, passed through as they are.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -188,6 +189,22 @@ class ValidationFinding(BaseModel):
     grids: list[str] = Field(description="codes of the grids concerned")
     message: str
     geometry: GeoJSONGeometry | None = Field(description="where, in WGS 84")
+
+
+class PlanDriftGrid(BaseModel):
+    """A grid outside its plan's household band, with the base-data change that last moved its totals."""
+
+    grid_id: int
+    code: str
+    name: str | None
+    community_code: str | None
+    households: int
+    min_households: int | None = Field(description="the plan's band")
+    max_households: int | None
+    side: Literal["below", "above"] = Field(description="which end of the band the grid left")
+    data_changed_at: Timestamp | None = Field(description="when a data change last moved its totals (None: never)")
+    data_batch_id: int | None = Field(description="the import batch of that change (gridmap batches show ID)")
+    data_date: date | None = Field(description="the day of that change (the batch's day)")
 
 
 class PlanValidation(BaseModel):

@@ -345,8 +345,12 @@ def build_units_command(
     community: Annotated[
         list[str] | None, typer.Option(help="community code (repeatable); default: those without")
     ] = None,
+    moved_share: Annotated[
+        float, typer.Option(min=0.0, help="report grids whose outline changed by more than this share of their area")
+    ] = 0.05,
 ) -> None:
-    """Build (or rebuild) the units of communities."""
+    """Build (or rebuild) the units of communities. A rebuild carries every plan's grids over by largest overlap
+    and lists the grids whose outline moved."""
     from sqlalchemy import text
 
     from gis.plans.unit_store import build_community_units, communities_without_units
@@ -361,10 +365,16 @@ def build_units_command(
         else:
             ids = communities_without_units(session)
         for community_id in ids:
-            built = build_community_units(session, community_id)
+            built = build_community_units(session, community_id, moved_share=moved_share)
             console.print(
                 f"community {built.community}: {built.units} units ({built.open_units} open space) "
                 f"for {built.buildings} buildings"
             )
             for note in built.notes:
                 console.print(f"  note: {note}")
+            for plan_id, grids in sorted(built.moved.items()):
+                for grid in grids:
+                    console.print(
+                        f"  plan {plan_id}: grid {grid.code} moved by {grid.changed_share:.1%} of its area "
+                        f"({grid.area_before_m2:,.0f} → {grid.area_after_m2:,.0f} m²)"
+                    )

@@ -1,7 +1,8 @@
-"""Adding, changing and removing service facilities; each change recomputes coverage of its categories only.
+"""Adding, changing and removing service facilities; each change marks coverage of its categories stale.
 
-The facility and the distances to its category land in one transaction, so the coverage tables never lag
-behind the facilities they describe.
+The change and the queued run recomputing its categories land in one transaction (gis/coverage/stale.py); a
+background worker works the run once the change is committed, so a request never waits for shortest paths, and
+coverage answers say `stale` (with the run's progress) until the run is done.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from sqlalchemy.orm import Session
 
 from gis import audit
 from gis.coverage.compute import checked_categories
-from gis.coverage.runs import run_coverage
+from gis.coverage.stale import mark_stale
 from gis.db.models import STORAGE_SRID, Facility
 from gis.errors import InvalidInput, NotFound
 from gis.geo.coordinates import point_to_wgs84
-from gis.settings import Settings
 
 FIELDS = ("category", "name", "address", "capacity", "public")
 
@@ -26,12 +26,12 @@ FIELDS = ("category", "name", "address", "capacity", "public")
 @dataclass(frozen=True)
 class FacilityChange:
     facility_id: int
-    categories: list[str]  # whose coverage was recomputed
-    coverage_run_id: int | None
+    categories: list[str]  # whose coverage is recomputed
+    coverage_run_id: int | None  # the queued run recomputing them; None without a walking network
 
 
-def create_facility(session: Session, values: dict[str, Any], settings: Settings, *, actor: str) -> FacilityChange:
-    """Insert a facility at (lon, lat) in `crs` and recompute its category."""
+def create_facility(session: Session, values: dict[str, Any], *, actor: str) -> FacilityChange:
+    """Insert a facility at (lon, lat) in `crs` and queue the recompute of its category."""
     lon, lat = _location(values)
     if not values.get("category"):
         raise InvalidInput("category is required", where="category")
@@ -43,13 +43,11 @@ def create_facility(session: Session, values: dict[str, Any], settings: Settings
         {**{f: values.get(f) for f in FIELDS}, "category": category, "lon": lon, "lat": lat},
     ).scalar_one()
     audit.record(session, actor=actor, action="facility.create", target=f"facility:{facility_id}", after=values)
-    return _recompute(session, facility_id, [category], settings, actor)
+    return _recompute(session, facility_id, [category], actor, "facility.create")
 
 
-def update_facility(
-    session: Session, facility_id: int, values: dict[str, Any], settings: Settings, *, actor: str
-) -> FacilityChange:
-    """Change attributes and/or the location; recomputes the old and the new category."""
+def update_facility(session: Session, facility_id: int, values: dict[str, Any], *, actor: str) -> FacilityChange:
+    """Change attributes and/or the location; queues the recompute of the old and the new category."""
     old = _category_of(session, facility_id)
     changes = {f: values[f] for f in FIELDS if f in values}
     if "category" in changes:
@@ -72,25 +70,22 @@ def update_facility(
         session, actor=actor, action="facility.update", target=f"facility:{facility_id}", before={"category": old},
         after=values,
     )  # fmt: skip
-    return _recompute(session, facility_id, list(dict.fromkeys([old, changes.get("category", old)])), settings, actor)
+    categories = list(dict.fromkeys([old, changes.get("category", old)]))
+    return _recompute(session, facility_id, categories, actor, "facility.update")
 
 
-def delete_facility(session: Session, facility_id: int, settings: Settings, *, actor: str) -> FacilityChange:
+def delete_facility(session: Session, facility_id: int, *, actor: str) -> FacilityChange:
     category = _category_of(session, facility_id)
     session.execute(text("DELETE FROM facilities WHERE id = :id"), {"id": facility_id})
     audit.record(
         session, actor=actor, action="facility.delete", target=f"facility:{facility_id}", before={"category": category}
     )
-    return _recompute(session, facility_id, [category], settings, actor)
+    return _recompute(session, facility_id, [category], actor, "facility.delete")
 
 
-def _recompute(
-    session: Session, facility_id: int, categories: list[str], settings: Settings, actor: str
-) -> FacilityChange:
-    if not session.execute(text("SELECT EXISTS (SELECT 1 FROM walk_edges)")).scalar_one():
-        return FacilityChange(facility_id, categories, None)  # no network yet: nothing to recompute
-    run = run_coverage(session, settings, categories=categories, actor=actor)
-    return FacilityChange(facility_id, categories, run["id"])
+def _recompute(session: Session, facility_id: int, categories: list[str], actor: str, action: str) -> FacilityChange:
+    run_id = mark_stale(session, categories=categories, reason=f"{action} facility:{facility_id}", actor=actor)
+    return FacilityChange(facility_id, categories, run_id)
 
 
 def _category_of(session: Session, facility_id: int) -> str:

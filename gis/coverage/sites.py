@@ -43,7 +43,7 @@ def suggest_sites(
     if not 1 <= k <= MAX_SITES:
         raise InvalidInput(f"k={k} must be between 1 and {MAX_SITES}", where="k")
     run = run_summary(session)
-    if run is None or run["stale"]:
+    if run is None or category in run["stale_categories"]:
         raise Conflict("coverage is missing or out of date: start a coverage run first", where="coverage")
     limit = threshold(minutes, mode=mode, speed_mps=speed_mps)
     graph = load_graph(session)

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.coverage.network_store import network_version
 from gis.coverage.runs import latest_run
+from gis.coverage.stale import staleness
 from gis.errors import InvalidInput
 from gis.plans.store import current_plan_id
 from gis.registry import facility_registry
@@ -94,16 +94,19 @@ def coverage(
 
 
 def run_summary(session: Session) -> dict[str, Any] | None:
-    """The run the figures come from; `stale` when the network changed since."""
+    """The run the figures come from; `stale` while figures of some categories (`stale_categories`) predate a
+    change of their data or of the walking network, with the run on its way to refresh them (`pending`)."""
     run = latest_run(session)
     if run is None:
         return None
-    version = (run["report"] or {}).get("network_version")
+    behind = staleness(session)
     return {
         "id": run["id"],
         "finished_at": run["finished_at"].isoformat() if run["finished_at"] else None,
-        "network_version": version,
-        "stale": version != network_version(session),
+        "network_version": (run["report"] or {}).get("network_version"),
+        "stale": bool(behind.categories),
+        "stale_categories": behind.categories,
+        "pending": behind.pending,
     }
 
 

@@ -7,18 +7,21 @@ MultiPolygon so one type fits every source.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -94,6 +97,7 @@ class Building(Base):
         CheckConstraint("floors IS NULL OR floors >= 1", name="floors_positive"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, index=True)  # the key imports update by (DESIGN.md §3)
     source_id: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)
@@ -117,6 +121,7 @@ class Facility(Base):
     __tablename__ = "facilities"
     __table_args__ = (gist("facilities", "geom"),)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True, index=True)  # the key imports update by
     source_id: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(64), index=True)  # code in data/facility_categories.toml
     name: Mapped[str | None] = mapped_column(Text)
@@ -204,6 +209,131 @@ class BuildingReach(Base):
     run_id: Mapped[int] = mapped_column(Integer)
 
 
+# -- living base data: batches, versions, field visits (gis/basedata) --------------------------------
+
+
+class ImportBatch(Base):
+    """One change to base data: an import, a field visit's approval, an undo or an edit, with its report.
+
+    While a batch works, its id is the transaction's `gridmap.batch_id` setting, which the history triggers
+    write into every version they make."""
+
+    __tablename__ = "import_batches"
+    __table_args__ = (CheckConstraint("kind IN ('import', 'visit', 'undo', 'edit')", name="batch_kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    layer: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str | None] = mapped_column(Text)
+    mode: Mapped[str | None] = mapped_column(String(16))
+    scope = mapped_column(JSONB, nullable=True)
+    actor: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("clock_timestamp()"))
+    report = mapped_column(JSONB, nullable=True)
+    undo_of: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+    undone_by: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+
+
+def _history(table: str, columns: list[Column[Any]]) -> Table:
+    """`<table>_history`: every version of a row, written by triggers (migration 0008); the open version
+    (valid_to NULL) equals the current row. A row retired from `table` keeps its last version, closed."""
+    return Table(
+        f"{table}_history",
+        Base.metadata,
+        Column("id", BigInteger, primary_key=True),
+        Column("version", Integer, primary_key=True),
+        Column("valid_from", DateTime(timezone=True), nullable=False),
+        Column("valid_to", DateTime(timezone=True)),
+        Column("batch_id", Integer, ForeignKey("import_batches.id")),
+        Column("closed_by", Integer, ForeignKey("import_batches.id")),
+        Column("change", String(8), nullable=False),  # insert | update | revive
+        *columns,
+    )
+
+
+BUILDINGS_HISTORY = _history(
+    "buildings",
+    [
+        Column("code", Text),
+        Column("source_id", Text),
+        Column("name", Text),
+        Column("address", Text),
+        Column("compound", Text),
+        Column("floors", Integer),
+        Column("residential", Boolean),
+        Column("households", Integer),
+        Column("households_estimated", Boolean),
+        Column("population_resident", Integer),
+        Column("population_registered", Integer),
+        Column("population_floating", Integer),
+        Column("community_id", Integer),
+        Column("entrance", geometry("POINT")),
+        Column("footprint", geometry("MULTIPOLYGON")),
+    ],
+)
+FACILITIES_HISTORY = _history(
+    "facilities",
+    [
+        Column("code", Text),
+        Column("source_id", Text),
+        Column("category", String(64)),
+        Column("name", Text),
+        Column("address", Text),
+        Column("capacity", Integer),
+        Column("public", Boolean),
+        Column("geom", geometry("POINT")),
+    ],
+)
+
+
+def _area_history(table: str, code_length: int, parent: str | None) -> Table:
+    """An administrative layer's versions: code, name, its parent's id and the boundary."""
+    columns: list[Column[Any]] = [Column("code", String(code_length)), Column("name", Text)]
+    columns += [Column(parent, Integer)] if parent else []
+    return _history(table, [*columns, Column("boundary", geometry("MULTIPOLYGON"))])
+
+
+COMMUNITIES_HISTORY = _area_history("communities", 15, "street_id")
+STREETS_HISTORY = _area_history("streets", 12, "district_id")
+DISTRICTS_HISTORY = _area_history("districts", 12, None)
+HISTORY_TABLES: dict[str, Table] = {
+    "buildings": BUILDINGS_HISTORY,
+    "facilities": FACILITIES_HISTORY,
+    "communities": COMMUNITIES_HISTORY,
+    "streets": STREETS_HISTORY,
+    "districts": DISTRICTS_HISTORY,
+}
+
+
+class BuildingVisit(Base):
+    """A grid worker's home visit (入户走访): what they observed, pending until a planner approves it into a new
+    version of the building, or rejects it. Notes may hold personal data: staff only."""
+
+    __tablename__ = "building_visits"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="visit_status"),
+        CheckConstraint("households IS NULL OR households >= 0", name="visit_households_non_negative"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    building_id: Mapped[int] = mapped_column(BigInteger, index=True)  # no FK: a visited building may be retired
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())  # when visited
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    households: Mapped[int | None] = mapped_column(Integer)
+    population_resident: Mapped[int | None] = mapped_column(Integer)
+    population_registered: Mapped[int | None] = mapped_column(Integer)
+    population_floating: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(10), server_default=text("'pending'"), index=True)
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    location = mapped_column(geometry("POINT"), nullable=True)
+
+
 # -- grid plans ------------------------------------------------------------------------------------
 
 
@@ -249,6 +379,9 @@ class Grid(Base):
     buildings: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     population: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     area_m2: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    # When a base-data change last moved the grid's totals, and which batch did (the planner's drift list).
+    data_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    data_batch_id: Mapped[int | None] = mapped_column(Integer)
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
 
 

@@ -22,11 +22,14 @@ from sqlalchemy import CursorResult, text
 from sqlalchemy.orm import Session
 
 from gis import audit
+from gis.basedata import keyed
+from gis.basedata.batches import Batch, batch, finish
+from gis.basedata.carry import Carried, carry, link_buildings_to_communities
 from gis.coverage.network_store import build_network
 from gis.db.engine import psycopg_connection, quote_ident
 from gis.errors import FileRejected
 from gis.exchange import rows
-from gis.exchange.files import crs_label, read_frame
+from gis.exchange.files import crs_label, read_frame, split_part
 from gis.exchange.rows import Record, RowProblem
 from gis.geo import dataset
 from gis.geo.crs import STORAGE_CRS
@@ -54,21 +57,36 @@ class ImportReport:
     layer: str
     source: str
     source_crs: str = "none"
+    mode: str = "insert"
     read: int = 0
-    imported: int = 0
+    imported: int = 0  # rows written: inserted + updated
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    retired: int = 0
+    revived: int = 0
     repaired: list[RowProblem] = field(default_factory=list)
     rejected: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    batch_id: int | None = None
     plan_id: int | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)  # faults of an imported layer as drawn
+    drift: list[dict[str, Any]] = field(default_factory=list)  # grids outside their band after this change
+    coverage_run: int | None = None  # the recompute this change queued
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
+        counts = (
+            f"inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}, retired {self.retired}"
+            if self.mode != "insert"
+            else f"imported {self.imported}"
+        )
+        batch = f" (batch {self.batch_id})" if self.batch_id is not None else ""
         return (
-            f"{self.layer}: read {self.read} rows from {self.source} ({self.source_crs}), imported {self.imported}, "
-            f"repaired {len(self.repaired)}, rejected {len(self.rejected)}"
+            f"{self.layer}: read {self.read} rows from {self.source} ({self.source_crs}), {self.mode}{batch}: "
+            f"{counts}, repaired {len(self.repaired)}, rejected {len(self.rejected)}"
         )
 
 
@@ -79,22 +97,66 @@ def import_file(
     *,
     settings: Settings,
     crs: str | None = None,
+    mode: str | None = None,
+    scope: dict[str, str] | None = None,
+    key: str | None = None,
+    category_map: str | None = None,
     progress: Progress | None = None,
     plan_name: str | None = None,
     actor: str = "system",
 ) -> ImportReport:
-    """Read `path` and import it as `layer` inside the caller's transaction."""
+    """Read `path` and import it as `layer` inside the caller's transaction (see `import_frame`).
+
+    An attribute update (`mode="update"`) of a .csv or .xlsx without geometry reads it as a plain table.
+    `category_map`: "osm" or a TOML file mapping a source column's values to facility categories."""
+    source = Path(path).name
+    if mode == "update" and split_part(Path(path))[0].suffix.lower() in (".csv", ".xlsx") and not _has_geometry(path):
+        from gis.exchange.files import read_table
+
+        table = _keyed_column(read_table(path), key, source)
+        return _import_attributes(session, layer, table, settings=settings, source=source, actor=actor)
     frame = read_frame(path, crs)
+    problems: dict[int, str] = {}
+    if category_map is not None:
+        from gis.exchange.category_maps import load_category_map, map_categories
+
+        frame, problems = map_categories(frame, load_category_map(category_map))
     return import_frame(
         session,
         layer,
         frame,
         settings=settings,
-        source=Path(path).name,
+        source=source,
+        mode=mode,
+        scope=scope,
+        key=key,
+        problems=problems,
         progress=progress,
         plan_name=plan_name,
         actor=actor,
     )
+
+
+def _has_geometry(path: str | Path) -> bool:
+    """Whether a table file carries geometry (lon/lat or WKT columns) — an attribute update may have none."""
+    from gis.exchange.files import LAT_COLUMNS, LON_COLUMNS, WKT_COLUMNS, read_table
+
+    columns = {str(c).strip().lower() for c in read_table(path, rows=0).columns}
+    return bool(columns & set(WKT_COLUMNS)) or bool(columns & set(LON_COLUMNS) and columns & set(LAT_COLUMNS))
+
+
+def _keyed_column(frame: Any, key: str | None, source: str) -> Any:
+    """`--key COLUMN`: that source column carries the rows' key (it becomes `code`)."""
+    if key is None:
+        return frame
+    if key not in frame.columns:
+        raise FileRejected(f"{source}: no column {key!r} to take keys from", where="key")
+    return frame.drop(columns=[c for c in frame.columns if str(c).strip().lower() in CODE_NAMES and c != key]).rename(
+        columns={key: "code"}
+    )
+
+
+CODE_NAMES = {"code", "编码", "代码", "标准地址编码", "地址编码", "id_code"}
 
 
 def import_frame(
@@ -104,23 +166,45 @@ def import_frame(
     *,
     settings: Settings,
     source: str = "<frame>",
+    mode: str | None = None,
+    scope: dict[str, str] | None = None,
+    key: str | None = None,
+    problems: dict[int, str] | None = None,
     progress: Progress | None = None,
     plan_name: str | None = None,
     actor: str = "system",
 ) -> ImportReport:
     """Import `frame` as `layer` inside the caller's transaction; `settings` gives the vertex limit per geometry
-    and the dwelling size of household estimates."""
+    and the dwelling size of household estimates.
+
+    Buildings, facilities and areas are written by key in a batch (`mode`: upsert by default, replace, update or
+    insert; gis/basedata/keyed.py) with every plan and the coverage figures carried through; the other layers
+    (grids, network, incidents) are inserted as new rows."""
     spec = get_layer(layer)
-    report = ImportReport(layer=spec.name, source=source, source_crs=crs_label(frame.crs), read=len(frame))
+    mode = mode or ("upsert" if spec.name in keyed.KEYED_LAYERS else "insert")
+    keyed.check_mode(spec.name, mode, scope)
     if frame.crs is None:
         raise FileRejected(f"{source}: no coordinate reference system", where="crs")
-    checked = rows.check_rows(frame, spec, source=source, max_vertices=settings.max_vertices)
+    frame = _keyed_column(frame, key, source)
+    if spec.name in keyed.KEYED_LAYERS:
+        return _import_keyed(
+            session,
+            spec,
+            frame,
+            settings=settings,
+            source=source,
+            mode=mode,
+            scope=scope,
+            problems=problems,
+            progress=progress,
+            actor=actor,
+        )
+    report = ImportReport(layer=spec.name, source=source, source_crs=crs_label(frame.crs), read=len(frame))
+    checked = rows.check_rows(frame, spec, source=source, max_vertices=settings.max_vertices, problems=problems)
     report.rejected += checked.rejected
     report.repaired += checked.repaired
     report.notes += checked.notes
     records = checked.records
-    if spec.name == "buildings":
-        _fill_households(session, records, dwelling_size_m2=settings.dwelling_size_m2)
     records = _without_taken_codes(session, spec, records, report)
     if spec.name == "network":
         records, split = rows.explode_lines(records)
@@ -134,7 +218,7 @@ def import_frame(
     if spec.name == "network":
         _add_lengths(session, records)
     _copy(session, spec, records, extra, progress)
-    report.imported = len(records)
+    report.imported = report.inserted = len(records)
     LINKERS.get(spec.name, lambda _s, _r: None)(session, report)
     report.rejected.sort(key=lambda p: p.row)
     audit.record(
@@ -154,17 +238,115 @@ def import_frame(
     return report
 
 
+def _import_keyed(
+    session: Session,
+    spec: Layer,
+    frame: gpd.GeoDataFrame,
+    *,
+    settings: Settings,
+    source: str,
+    mode: str,
+    scope: dict[str, str] | None,
+    problems: dict[int, str] | None,
+    progress: Progress | None,
+    actor: str,
+) -> ImportReport:
+    report = ImportReport(layer=spec.name, source=source, source_crs=crs_label(frame.crs), read=len(frame), mode=mode)
+    checked = rows.check_rows(
+        frame, spec, source=source, max_vertices=settings.max_vertices, keep_blanks=True, problems=problems
+    )
+    report.rejected += checked.rejected
+    report.repaired += checked.repaired
+    report.notes += checked.notes
+    records = checked.records
+    _set_metric_crs(session, records)
+    if spec.name == "buildings":
+        _estimate_households(session, records, dwelling_size_m2=settings.dwelling_size_m2)
+    protected = _codes_of_rejected(frame, checked) if mode == "replace" else set()
+    with batch(session, kind="import", layer=spec.name, actor=actor, source=source, mode=mode, scope=scope) as b:
+        if spec.name in STAGED:
+            _stage(psycopg_connection(session), spec, records, STAGED[spec.name])
+        written = keyed.apply_rows(
+            session,
+            spec.name,
+            records,
+            mode=mode,
+            present=set(checked.columns),
+            scope=scope,
+            protected=protected,
+            progress=progress,
+        )
+        if spec.name in ("streets", "communities"):
+            LINKERS[spec.name](session, report)
+        carried = carry(session, settings, b, written)
+        _finish(session, b, report, written, carried)
+    return report
+
+
+def _import_attributes(
+    session: Session, layer: str, table: Any, *, settings: Settings, source: str, actor: str
+) -> ImportReport:
+    """An attribute update from a table without geometry (a register's counts by key)."""
+    spec = get_layer(layer)
+    keyed.check_mode(spec.name, "update", None)
+    report = ImportReport(layer=spec.name, source=source, read=len(table), mode="update")
+    checked = rows.check_attributes(table, spec, source=source)
+    report.rejected += checked.rejected
+    report.notes += checked.notes
+    with batch(session, kind="import", layer=spec.name, actor=actor, source=source, mode="update") as b:
+        written = keyed.apply_rows(
+            session, spec.name, checked.records, mode="update", present=set(checked.columns), geometry=False
+        )
+        carried = carry(session, settings, b, written)
+        _finish(session, b, report, written, carried)
+    return report
+
+
+def _finish(session: Session, b: Batch, report: ImportReport, written: keyed.Written, carried: Carried) -> None:
+    report.batch_id = b.id
+    report.inserted, report.updated = len(written.inserted), len(written.updated)
+    report.imported = report.inserted + report.updated
+    report.unchanged, report.retired, report.revived = written.unchanged, len(written.retired_ids), written.revived
+    report.rejected = sorted(report.rejected + written.rejected, key=lambda p: p.row)
+    if written.revived:
+        report.notes.append(f"{written.revived} retired rows came back (their keys were imported again)")
+    report.notes += carried.notes
+    report.drift = carried.drift
+    report.coverage_run = carried.coverage_run
+    if carried.drift:
+        report.notes.append(f"{len(carried.drift)} grids are outside their plan's household band after this change")
+    if carried.coverage_run is not None:
+        report.notes.append(f"coverage is stale: recompute queued as run {carried.coverage_run}")
+    finish(session, b, report.to_dict(), audit_after={"source": report.source, "mode": report.mode, **written.counts()})
+
+
+def _estimate_households(session: Session, records: list[Record], *, dwelling_size_m2: float) -> None:
+    """Residential buildings without a household count carry an estimate; the database decides whether it
+    applies (a new building, or one whose count was an estimate) or a counted value stays."""
+    missing = [r for r in records if r.get("households") is None and r.get("residential") is not False]
+    if missing:
+        bounds = shapely.total_bounds(np.array([r["_geom"] for r in missing], dtype=object))
+        epsg = dataset.metric_epsg(session, tuple(bounds))
+        rows.fill_household_estimates(missing, epsg, dwelling_size_m2=dwelling_size_m2, into="households_estimate")
+
+
+def _codes_of_rejected(frame: gpd.GeoDataFrame, checked: rows.CheckedRows) -> set[str]:
+    """Keys written on rejected rows: a replace must not retire a row only because its new version was bad."""
+    column = checked.columns.get("code")
+    if column is None or not checked.rejected:
+        return set()
+    values = frame[column].to_numpy(dtype=object)
+    out = set()
+    for problem in checked.rejected:
+        value = values[problem.row - 1]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if value is not None and str(value).strip() and str(value) != "nan":
+            out.add(str(value).strip())
+    return out
+
+
 # -- checks that need the database ---------------------------------------------------------------------
-
-
-def _fill_households(session: Session, records: list[Record], *, dwelling_size_m2: float) -> None:
-    """Residential buildings without a household count get an estimate, flagged as such."""
-    missing = rows.households_to_estimate(records)
-    if not missing:
-        return
-    bounds = shapely.total_bounds(np.array([r["_geom"] for r in missing], dtype=object))
-    epsg = dataset.metric_epsg(session, tuple(bounds))
-    rows.fill_household_estimates(missing, epsg, dwelling_size_m2=dwelling_size_m2)
 
 
 CODED_TABLES = {"districts", "streets", "communities"}
@@ -314,12 +496,7 @@ def _link_grids(session: Session, report: ImportReport) -> None:
 
 def _link_buildings(session: Session, report: ImportReport) -> None:
     """Each new building belongs to the community holding its representative point."""
-    session.execute(
-        text("""
-        UPDATE buildings b SET community_id = c.id
-        FROM communities c
-        WHERE b.community_id IS NULL AND ST_Covers(c.boundary, ST_PointOnSurface(b.footprint))""")
-    )
+    link_buildings_to_communities(session)
 
 
 def _derive_parent_boundaries(session: Session, parent: str, child: str, key: str) -> None:

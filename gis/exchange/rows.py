@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gis.basedata.keyed import RowProblem
 from gis.errors import FileRejected
 from gis.geo.crs import STORAGE_CRS, check_area_of_use, check_lonlat
 from gis.geo.user_geometry import made_valid
@@ -29,15 +30,6 @@ Record = dict[str, Any]  # one row to load: field values, plus its source row (`
 
 
 @dataclass
-class RowProblem:
-    row: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"row {self.row}: {self.reason}"
-
-
-@dataclass
 class CheckedRows:
     """The rows worth loading, in source order, and what was said about the others."""
 
@@ -45,18 +37,51 @@ class CheckedRows:
     rejected: list[RowProblem] = field(default_factory=list)
     repaired: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # field name → the source column carrying it
 
 
-def check_rows(frame: gpd.GeoDataFrame, spec: Layer, *, source: str, max_vertices: int) -> CheckedRows:
+def check_rows(
+    frame: gpd.GeoDataFrame,
+    spec: Layer,
+    *,
+    source: str,
+    max_vertices: int,
+    keep_blanks: bool = False,
+    problems: dict[int, str] | None = None,
+) -> CheckedRows:
     """Check every row of `frame` (which has a CRS) as a row of layer `spec`: geometries end up in WGS 84 and
     of the layer's type, values of the field's type. One bad row never stops the others; a file whose
-    columns or coordinates are wrong as a whole is refused (FileRejected)."""
+    columns or coordinates are wrong as a whole is refused (FileRejected).
+
+    `keep_blanks`: a blank optional cell stays None instead of taking the field's default (keyed imports: a blank
+    leaves the stored value). `problems`: reasons found before, by 0-based position (e.g. unmapped categories)."""
     checked = CheckedRows()
     rows = np.arange(1, len(frame) + 1)
     geoms = _checked_geometries(frame, spec, checked, rows, source, max_vertices)
-    columns = resolve_columns(frame, spec, checked, source)
-    records = _records(frame, spec, columns, geoms, rows, checked)
+    checked.columns = resolve_columns(frame, spec, checked, source)
+    records = _records(frame, spec, checked.columns, geoms, rows, checked, keep_blanks=keep_blanks, earlier=problems)
     checked.records = [r for r in records if r is not None]
+    return checked
+
+
+def check_attributes(
+    table: pd.DataFrame, spec: Layer, *, source: str, problems: dict[int, str] | None = None
+) -> CheckedRows:
+    """Check the rows of an attribute table (no geometry: e.g. a register's `code,households,…`) as values of
+    layer `spec`; blanks stay None. A table without a key column is refused."""
+    checked = CheckedRows()
+    if "code" not in resolve_columns(table, spec, CheckedRows(), source):
+        raise FileRejected(
+            f"{source}: an attribute update needs a key column: {', '.join(spec.field('code').column_names)}",
+            where="code",
+        )
+    checked.columns = resolve_columns(table, spec, checked, source)
+    rows = np.arange(1, len(table) + 1)
+    present = np.full(len(table), True, dtype=object)
+    records = _records(table, spec, checked.columns, present, rows, checked, keep_blanks=True, earlier=problems)
+    checked.records = [r for r in records if r is not None]
+    for r in checked.records:
+        r.pop("_geom", None)
     return checked
 
 
@@ -225,9 +250,10 @@ def _normalise_type(geoms: np.ndarray, spec: Layer, reject: _Rejector) -> None:
 # -- attributes --------------------------------------------------------------------------------------
 
 
-def resolve_columns(frame: gpd.GeoDataFrame, spec: Layer, checked: CheckedRows, source: str) -> dict[str, str]:
+def resolve_columns(frame: pd.DataFrame, spec: Layer, checked: CheckedRows, source: str) -> dict[str, str]:
     """Map each field to the source column that carries it; a missing required column refuses the file."""
-    available = {str(c).strip().lower(): c for c in frame.columns if c != frame.geometry.name}
+    geometry = getattr(frame, "_geometry_column_name", None)  # an attribute table has none
+    available = {str(c).strip().lower(): c for c in frame.columns if c != geometry}
     chosen: dict[str, str] = {}
     for f in spec.fields:
         match = next((available[n] for n in f.column_names if n in available), None)
@@ -318,9 +344,20 @@ def convert_column(values: np.ndarray, f: Field) -> tuple[list[Any], dict[int, s
         for i in blank:
             out[i] = default
         return out, {}
+    inferred = pd.api.types.infer_dtype(series, skipna=True)
+    if f.type == "bool" and inferred in ("boolean", "empty"):
+        # True/False already (GeoPackage, GeoJSON, an export): only blanks need the field's rule.
+        blank_rows = series.isna().to_numpy()
+        out = [bool(v) for v in series.where(~blank_rows, False).tolist()]
+        if not blank_rows.any():
+            return out, {}
+        for i in map(int, np.flatnonzero(blank_rows)):
+            out[i] = _default(f)
+        problems = {int(i): f"{f.name} is missing" for i in np.flatnonzero(blank_rows)} if f.required else {}
+        return out, problems
     if f.type not in ("int", "float"):
         out = []
-        problems: dict[int, str] = {}
+        problems = {}
         for i, value in enumerate(values):
             try:
                 out.append(convert(value, f))
@@ -329,7 +366,9 @@ def convert_column(values: np.ndarray, f: Field) -> tuple[list[Any], dict[int, s
                 problems[i] = str(exc)
         return out, problems
     numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-    blank_mask = series.isna().to_numpy() | np.array([isinstance(v, str) and not v.strip() for v in values], dtype=bool)
+    blank_mask = series.isna().to_numpy().copy()
+    if inferred not in ("integer", "floating", "mixed-integer-float", "decimal", "empty"):
+        blank_mask |= np.array([isinstance(v, str) and not v.strip() for v in values], dtype=bool)
     suspect = ~blank_mask & ~np.isfinite(numbers)
     if f.type == "int":
         suspect |= np.isfinite(numbers) & (numbers != np.floor(numbers))
@@ -339,7 +378,10 @@ def convert_column(values: np.ndarray, f: Field) -> tuple[list[Any], dict[int, s
         suspect |= blank_mask
     default = _default(f)
     kind = int if f.type == "int" else float
-    out = [default if b else kind(n) if np.isfinite(n) else None for b, n in zip(blank_mask, numbers, strict=True)]
+    finite = np.isfinite(numbers)
+    out = (numbers.astype(np.int64) if kind is int else numbers).tolist() if finite.all() else []
+    if not out:
+        out = [default if b else kind(n) if np.isfinite(n) else None for b, n in zip(blank_mask, numbers, strict=True)]
     problems = {}
     for k in map(int, np.flatnonzero(suspect)):
         try:
@@ -351,23 +393,27 @@ def convert_column(values: np.ndarray, f: Field) -> tuple[list[Any], dict[int, s
 
 
 def _records(
-    frame: gpd.GeoDataFrame,
+    frame: pd.DataFrame,
     spec: Layer,
     columns: dict[str, str],
     geoms: np.ndarray,
     rows: np.ndarray,
     checked: CheckedRows,
+    *,
+    keep_blanks: bool = False,
+    earlier: dict[int, str] | None = None,
 ) -> list[Record | None]:
     """One dict per row that survives, None where the row is rejected (with every reason recorded)."""
     converted: dict[str, list[Any]] = {}
-    problems: dict[int, list[str]] = {}
+    problems: dict[int, list[str]] = {i: [reason] for i, reason in (earlier or {}).items()}
     for f in spec.fields:
         if f.name in columns:
-            converted[f.name], failed = convert_column(frame[columns[f.name]].to_numpy(dtype=object), f)
+            kept = replace(f, default=None) if keep_blanks and not f.required else f
+            converted[f.name], failed = convert_column(frame[columns[f.name]].to_numpy(dtype=object), kept)
             for i, reason in failed.items():
                 problems.setdefault(i, []).append(reason)
         else:
-            converted[f.name] = [convert(None, f)] * len(frame)
+            converted[f.name] = [None if keep_blanks else convert(None, f)] * len(frame)
     registries: dict[str, tuple[str, Collection[str]]] = {
         "facilities": ("facility", facility_registry().categories),
         "incidents": ("incident", incident_categories()),
@@ -451,13 +497,17 @@ def households_to_estimate(records: list[Record]) -> list[Record]:
     return missing
 
 
-def fill_household_estimates(records: list[Record], metric_epsg: int, *, dwelling_size_m2: float) -> None:
-    """Estimate households from footprint area (in `metric_epsg`) and floors, flagged as estimated."""
+def fill_household_estimates(
+    records: list[Record], metric_epsg: int, *, dwelling_size_m2: float, into: str = "households"
+) -> None:
+    """Estimate households from footprint area (in `metric_epsg`) and floors, flagged as estimated; `into` another
+    key keeps the estimate beside the row (keyed imports decide in the database whether it applies)."""
     if not records:
         return
     areas = gpd.GeoSeries([r["_geom"] for r in records], crs=STORAGE_CRS).to_crs(metric_epsg).area.to_numpy()
     floors = np.array([np.nan if r.get("floors") is None else r["floors"] for r in records], dtype=float)
     estimates = estimate_households(areas, floors, dwelling_size_m2=dwelling_size_m2)
     for r, n in zip(records, estimates, strict=True):
-        r["households"] = int(n)
-        r["households_estimated"] = True
+        r[into] = int(n)
+        if into == "households":
+            r["households_estimated"] = True

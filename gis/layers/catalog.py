@@ -180,6 +180,9 @@ def now() -> datetime:
 
 
 CODE = Field("code", "str", ("编码", "代码", "id_code"), required=True)
+# The key of buildings and facilities: a standard-address code (标准地址编码) or the source system's id; rows without
+# one get a key made from their geometry (or their source_id), which exports carry (DESIGN.md §3).
+KEY = Field("code", "str", ("标准地址编码", "地址编码", "编码", "代码", "id_code"))
 NAME = Field("name", "str", ("名称", "name_zh"))
 SOURCE_ID = Field("source_id", "str", ("osm_id", "fid_src", "源编号"), short="source_id")
 COMMUNITY_CODE = Attribute("community_code", "str", Parent("communities", "community_id"), short="comm_code")
@@ -255,6 +258,7 @@ LAYERS: dict[str, Layer] = {
             "polygon",
             "建筑",
             (
+                KEY,
                 SOURCE_ID,
                 NAME,
                 Field("address", "str", ("地址", "addr")),
@@ -278,6 +282,7 @@ LAYERS: dict[str, Layer] = {
             "point",
             "服务设施",
             (
+                KEY,
                 SOURCE_ID,
                 Field("category", "str", ("类别", "category_code"), required=True),
                 NAME,

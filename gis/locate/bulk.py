@@ -1,7 +1,10 @@
 """Assigning many points at once against the current plan: vectorised, never a loop of single lookups.
 
 The plan's grids are loaded once into an in-process GridLocator (a lookup raster in front of an exact
-STRtree), kept per published plan — a published plan never changes, so its index is never stale.
+STRtree), kept per published plan and version: a base-data change refreshes the published plan's grids and bumps
+its version (gis/plans/unit_changes.refresh_plans), and publishing bumps it too, so an index is used only while
+the plan is exactly as it was loaded. The key also holds the transaction that wrote the plan's row (xmin): a
+version number can come back after a rollback, that transaction cannot. One indexed row per call.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from gis.geo.coordinates import to_wgs84
 from gis.locate.index import GridLocator
 from gis.plans.store import current_plan_id
 
-_LOCATORS: dict[tuple[str, int], tuple[GridLocator, gpd.GeoDataFrame]] = {}
+# (database, plan id) → (plan version and row xmin, locator, grids): one entry per plan, replaced when it changes.
+_LOCATORS: dict[tuple[str, int], tuple[tuple[int, str], GridLocator, gpd.GeoDataFrame]] = {}
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,19 @@ class Assignment:
         ]
 
 
+def _plan_version(session: Session, plan_id: int) -> tuple[int, str]:
+    """The plan's version and the transaction that last wrote its row: together they name its grids' state."""
+    row = session.execute(
+        text("SELECT version, xmin::text AS written_by FROM grid_plans WHERE id = :id"), {"id": plan_id}
+    ).one()
+    return int(row.version), str(row.written_by)
+
+
 def _locator(session: Session, plan_id: int) -> tuple[GridLocator, gpd.GeoDataFrame]:
     key = (str(session.get_bind().engine.url.database), plan_id)
-    if key not in _LOCATORS:
+    version = _plan_version(session, plan_id)
+    cached = _LOCATORS.get(key)
+    if cached is None or cached[0] != version:
         grids = gpd.read_postgis(
             text("""SELECT g.id, g.code, c.code AS community_code, s.code AS street_code, g.geom
                     FROM grids g LEFT JOIN communities c ON c.id = g.community_id
@@ -77,8 +91,8 @@ def _locator(session: Session, plan_id: int) -> tuple[GridLocator, gpd.GeoDataFr
             raise Conflict(f"the published plan {plan_id} has no grids", where="plan")
         # Lowest code wins on shared edges: the same rule as a single lookup (gis.locate.point).
         locator = GridLocator(grids.geometry, metric_crs=dataset.metric_epsg(session), order=grids["code"].tolist())
-        _LOCATORS[key] = (locator, grids)
-    return _LOCATORS[key]
+        _LOCATORS[key] = cached = (version, locator, grids)
+    return cached[1], cached[2]
 
 
 def assign_points(

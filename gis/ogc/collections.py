@@ -26,7 +26,7 @@ from gis.geo.crs import STORAGE_SRID
 from gis.layers import queries
 from gis.layers.catalog import LAYERS, Attribute, FieldType, Layer, Tiles
 from gis.ogc.crs import CRS84, Envelope, OgcCrs, geojson_in
-from gis.plans.store import current_plan_id, plan_or_current
+from gis.plans.store import current_plan_id
 from gis.registry import facility_registry
 from gis.settings import Settings
 
@@ -59,6 +59,7 @@ class ItemQuery:
     interval: tuple[datetime | None, datetime | None] | None = None
     filters: dict[str, Any] = field(default_factory=dict)  # property name → typed value (equality)
     plan_id: int | None = None
+    as_of: datetime | None = None  # the features as they were then (versioned collections and grids)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Collection(ABC):
     tiles: Tiles | None = None  # served as vector tiles (gis.layers.tiles), the layer named like the collection
     plan_scoped: bool = False  # grids: one plan, the published one unless ?plan=
     max_limit: int | None = None  # features per page, when lower than GRIDMAP_PAGE_LIMIT_MAX (computed ones)
+    keeps_history: bool = False  # answers ?as_of= (versioned layers; grids: the plan published then)
 
     def property(self, name: str) -> Property:
         for p in self.properties:
@@ -91,7 +93,14 @@ class Collection(ABC):
     def page(self, session: Session, query: ItemQuery, settings: Settings) -> Page: ...
 
     @abstractmethod
-    def item(self, session: Session, fid: str, crs: OgcCrs, settings: Settings) -> dict[str, Any]: ...
+    def item(
+        self, session: Session, fid: str, crs: OgcCrs, settings: Settings, as_of: datetime | None = None
+    ) -> dict[str, Any]: ...
+
+    def check_as_of(self, as_of: datetime | None) -> None:
+        """A collection without history refuses `as_of` (400) rather than answering with today's features."""
+        if as_of is not None and not self.keeps_history:
+            raise BadParameter(f"as_of: the {self.id} collection keeps no history; ask without as_of", where="as_of")
 
     @abstractmethod
     def extent(self, session: Session) -> dict[str, Any]: ...
@@ -114,6 +123,7 @@ class TableCollection(Collection):
             temporal=layer.temporal,
             tiles=layer.tiles,
             plan_scoped=layer.plan_scoped,
+            keeps_history=queries.keeps_history(layer),
             layer=layer,
         )
 
@@ -127,7 +137,7 @@ class TableCollection(Collection):
     def _conditions(self, session: Session, t: FromClause, query: ItemQuery) -> list[ColumnElement[bool]]:
         conditions = []
         if self.plan_scoped:
-            conditions.append(queries.in_plan(t, plan_or_current(session, query.plan_id)))
+            conditions.append(queries.in_plan(t, queries.plan_for(session, query.plan_id, query.as_of)))
         if query.bbox is not None:
             conditions.append(func.ST_Intersects(queries.geometry(t, self.layer), query.bbox.polygon()))
         if query.interval is not None:
@@ -145,19 +155,24 @@ class TableCollection(Collection):
         return select(t.c.id.label("fid"), *queries.columns(t, self.layer.served), geojson)
 
     def page(self, session: Session, query: ItemQuery, settings: Settings) -> Page:
-        t = queries.table_of(self.layer)
+        self.check_as_of(query.as_of)
+        t = queries.table_of(self.layer, query.as_of)
         where = self._conditions(session, t, query)
         matched = session.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
         listed = queries.page(self._select(t, query.crs).where(*where).order_by(t.c.id), query.limit, query.offset)
         return Page([_feature(dict(r)) for r in session.execute(listed).mappings()], matched)
 
-    def item(self, session: Session, fid: str, crs: OgcCrs, settings: Settings) -> dict[str, Any]:
+    def item(
+        self, session: Session, fid: str, crs: OgcCrs, settings: Settings, as_of: datetime | None = None
+    ) -> dict[str, Any]:
+        self.check_as_of(as_of)
         if not (fid.isascii() and fid.isdigit()):
             raise NotFound(f"{self.id} has no feature {fid!r}: feature ids are integers", where="featureId")
-        t = queries.table_of(self.layer)
+        t = queries.table_of(self.layer, as_of)
         row = session.execute(self._select(t, crs).where(queries.by_id(t, int(fid)))).mappings().first()
         if row is None:
-            raise NotFound(f"{self.id} has no feature {fid}", where="featureId")
+            then = f" on {as_of.isoformat()}" if as_of is not None and not self.plan_scoped else ""
+            raise NotFound(f"{self.id} has no feature {fid}{then}", where="featureId")
         return _feature(dict(row))
 
     def extent(self, session: Session) -> dict[str, Any]:
@@ -215,6 +230,7 @@ class CatchmentCollection(Collection):
         )
 
     def page(self, session: Session, query: ItemQuery, settings: Settings) -> Page:
+        self.check_as_of(query.as_of)
         rows = session.execute(self._candidates(query, settings)).all()
         if query.bbox is None:
             chosen = rows[query.offset : query.offset + query.limit]
@@ -234,7 +250,10 @@ class CatchmentCollection(Collection):
         matched = len(found) if remaining == 0 else None
         return Page(_in_crs(session, found[query.offset : query.offset + query.limit], query.crs), matched)
 
-    def item(self, session: Session, fid: str, crs: OgcCrs, settings: Settings) -> dict[str, Any]:
+    def item(
+        self, session: Session, fid: str, crs: OgcCrs, settings: Settings, as_of: datetime | None = None
+    ) -> dict[str, Any]:
+        self.check_as_of(as_of)
         facility, _, minutes = fid.partition("-")
         if not (facility.isascii() and facility.isdigit() and minutes.isascii() and minutes.isdigit()) or (
             int(minutes) not in self._tiers()

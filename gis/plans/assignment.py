@@ -184,6 +184,8 @@ def refresh_grids(session: Session, plan_id: int, grid_ids: list[int] | None = N
         GROUP BY a.grid_id"""),
         {"plan": plan_id, "ids": grid_ids},
     ).all()
+    if grid_ids is not None:
+        _clear_empty(session, plan_id, sorted(set(grid_ids) - {r.grid_id for r in rows}))
     if not rows:
         return
     unions = [_union(shapely.from_wkb(r.parts), r.communities) for r in rows]
@@ -206,6 +208,18 @@ def refresh_grids(session: Session, plan_id: int, grid_ids: list[int] | None = N
             "area": [float(r.area_m2) for r in rows],
             "community": [r.community_id for r in rows],
         },
+    )
+
+
+def _clear_empty(session: Session, plan_id: int, grid_ids: list[int]) -> None:
+    """Grids asked for that hold no unit (any more): an empty outline and zero totals, not a stale cache."""
+    if not grid_ids:
+        return
+    session.execute(
+        text("""UPDATE grids SET geom = 'SRID=4326;MULTIPOLYGON EMPTY', households = 0, buildings = 0,
+                                 population = 0, area_m2 = 0
+                WHERE plan_id = :plan AND id = ANY(:ids)"""),
+        {"plan": plan_id, "ids": grid_ids},
     )
 
 

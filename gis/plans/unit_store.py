@@ -2,11 +2,16 @@
 
 The geometry work is gis/plans/units.py; this module reads a community's boundary, buildings and streets in the
 dataset's metric CRS, and writes units, unit adjacency and each building's unit in one go.
+
+A rebuild carries every plan over (DESIGN.md §4): before the old units go, each plan's grid shapes in the community
+are taken from them; each new unit then joins, in each plan, the grid it overlaps most (no overlap: the nearest
+grid of that plan), so no plan is left with a unit in no grid, and the grids whose outline moved by more than a
+share of their area are reported. Day-to-day changes of single buildings are gis/plans/unit_changes.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -20,7 +25,21 @@ from gis.db.engine import psycopg_connection
 from gis.geo import dataset
 from gis.geo.crs import STORAGE_CRS
 from gis.geo.frames import metric_frame
+from gis.plans.unit_changes import refresh_plan_grids
 from gis.plans.units import build_units, unit_adjacency
+
+MOVED_SHARE = 0.05  # a grid whose outline moved by more than this share of its area is reported after a rebuild
+
+
+@dataclass(frozen=True)
+class MovedGrid:
+    """A grid whose outline in the community changed by a rebuild: the area that changed hands, as a share."""
+
+    grid_id: int
+    code: str
+    area_before_m2: float
+    area_after_m2: float
+    changed_share: float  # area of the symmetric difference of the old and new outline ÷ the old area
 
 
 @dataclass(frozen=True)
@@ -30,6 +49,7 @@ class CommunityUnits:
     open_units: int
     buildings: int
     notes: tuple[str, ...]
+    moved: dict[int, tuple[MovedGrid, ...]] = field(default_factory=dict)  # plan id → grids that moved, by code
 
 
 def communities_without_units(session: Session) -> list[int]:
@@ -48,8 +68,10 @@ def ensure_units(session: Session) -> list[CommunityUnits]:
     return [build_community_units(session, community_id) for community_id in communities_without_units(session)]
 
 
-def build_community_units(session: Session, community_id: int) -> CommunityUnits:
-    """Replace the units of one community. Plans that assigned the old units lose those assignments."""
+def build_community_units(session: Session, community_id: int, *, moved_share: float = MOVED_SHARE) -> CommunityUnits:
+    """Replace the units of one community, carrying every plan's assignments over by largest overlap with its old
+    grid shapes; `moved`: per plan, the grids whose outline changed by more than `moved_share` of their area.
+    Plans with no grid in the community are left alone (and a first build has no plan to carry)."""
     epsg = dataset.metric_epsg(session)
     code, boundary = session.execute(
         text("SELECT code, ST_AsBinary(ST_Transform(boundary, :epsg)) FROM communities WHERE id = :id"),
@@ -71,6 +93,7 @@ def build_community_units(session: Session, community_id: int) -> CommunityUnits
         {"id": community_id},
     ).geometry
     layout = build_units(boundary, buildings, streets if len(streets) else None)
+    before = _grid_shapes(session, community_id, epsg)
 
     session.execute(text("UPDATE buildings SET unit_id = NULL WHERE community_id = :id"), {"id": community_id})
     session.execute(text("DELETE FROM units WHERE community_id = :id"), {"id": community_id})
@@ -92,7 +115,133 @@ def build_community_units(session: Session, community_id: int) -> CommunityUnits
     _link_buildings(session, unit_of_building)
     pairs = unit_adjacency(units.geometry)
     _write_adjacency(session, ids, pairs)
-    return CommunityUnits(code, len(units), int((units["kind"] == "open").sum()), len(buildings), tuple(layout.notes))
+    notes = list(layout.notes)
+    moved = _carry_over(session, before, ids, units.geometry.to_numpy(), moved_share, notes)
+    open_units = int((units["kind"] == "open").sum())
+    return CommunityUnits(code, len(units), open_units, len(buildings), tuple(notes), moved)
+
+
+@dataclass
+class _PlanShapes:
+    """One plan's grids in the community before a rebuild (metric)."""
+
+    status: str
+    grid_ids: list[int]
+    codes: list[str]
+    geoms: np.ndarray
+
+
+def _grid_shapes(session: Session, community_id: int, epsg: int) -> dict[int, _PlanShapes]:
+    """Each plan's grid shapes in the community, from the units about to be replaced: the coverage union of a
+    grid's units there. A plan holding none of them but with grids of the community (assignments lost to an
+    older rebuild) is carried by its grid polygons. A community without units yet (a first build): nothing."""
+    rows = session.execute(
+        text("""SELECT a.plan_id, p.status, a.grid_id, g.code, ST_AsBinary(ST_Transform(u.geom, :epsg)) AS geom
+                FROM units u JOIN assignments a ON a.unit_id = u.id JOIN grids g ON g.id = a.grid_id
+                JOIN grid_plans p ON p.id = a.plan_id
+                WHERE u.community_id = :id ORDER BY a.plan_id, a.grid_id"""),
+        {"id": community_id, "epsg": epsg},
+    ).all()
+    if (
+        not rows
+        and not session.execute(
+            text("SELECT 1 FROM units WHERE community_id = :id LIMIT 1"), {"id": community_id}
+        ).first()
+    ):
+        return {}
+    frame = pd.DataFrame(rows, columns=["plan", "status", "grid", "code", "geom"])
+    shapes: dict[int, _PlanShapes] = {}
+    for (plan, status), group in frame.groupby(["plan", "status"], sort=True):
+        grids = group.groupby(["grid", "code"], sort=True)["geom"]
+        geoms = [shapely.coverage_union_all(shapely.from_wkb(g.to_list())) for _, g in grids]
+        keys = list(grids.groups)
+        shapes[int(plan)] = _PlanShapes(
+            str(status), [int(k[0]) for k in keys], [str(k[1]) for k in keys], np.array(geoms)
+        )
+    lost = session.execute(
+        text("""SELECT g.plan_id, p.status, g.id, g.code, ST_AsBinary(ST_Transform(g.geom, :epsg)) AS geom
+                FROM grids g JOIN grid_plans p ON p.id = g.plan_id
+                WHERE g.community_id = :id AND NOT ST_IsEmpty(g.geom) AND g.plan_id <> ALL(:carried)
+                ORDER BY g.plan_id, g.id"""),
+        {"id": community_id, "epsg": epsg, "carried": list(shapes)},
+    ).all()
+    for plan, status, grid, code, geom in lost:
+        entry = shapes.setdefault(int(plan), _PlanShapes(str(status), [], [], np.empty(0, dtype=object)))
+        entry.grid_ids.append(int(grid))
+        entry.codes.append(str(code))
+        entry.geoms = np.append(entry.geoms, shapely.from_wkb(geom))
+    return shapes
+
+
+def _carry_over(
+    session: Session,
+    before: dict[int, _PlanShapes],
+    unit_ids: np.ndarray,
+    units: np.ndarray,
+    moved_share: float,
+    notes: list[str],
+) -> dict[int, tuple[MovedGrid, ...]]:
+    """Assign the new units in every plan that had grids here, refresh those grids, and list the ones that moved."""
+    moved: dict[int, tuple[MovedGrid, ...]] = {}
+    refresh: dict[int, list[int]] = {}
+    for plan_id, shapes in before.items():
+        choice, kept_alive = _largest_overlap(shapes.geoms, units)
+        if kept_alive:
+            notes.append(f"plan {plan_id}: {kept_alive} grids kept a unit they overlap less than another grid does")
+        grid_of = np.asarray(shapes.grid_ids, dtype=np.int64)[choice]
+        session.execute(
+            text("""INSERT INTO assignments (plan_id, unit_id, grid_id)
+                    SELECT :plan, u, g FROM unnest(CAST(:units AS bigint[]), CAST(:grids AS int[])) AS m(u, g)"""),
+            {"plan": plan_id, "units": unit_ids.tolist(), "grids": grid_of.tolist()},
+        )
+        after = np.array([shapely.coverage_union_all(units[choice == k]) for k in range(len(shapes.grid_ids))])
+        old_area = shapely.area(shapes.geoms)
+        changed = shapely.area(shapely.symmetric_difference(shapes.geoms, after))
+        share = np.divide(changed, old_area, out=np.full(len(changed), np.inf), where=old_area > 0)
+        moved[plan_id] = tuple(
+            MovedGrid(
+                shapes.grid_ids[k], shapes.codes[k], float(old_area[k]), float(shapely.area(after[k])), float(share[k])
+            )
+            for k in sorted(np.flatnonzero(share > moved_share), key=lambda k: shapes.codes[k])
+        )
+        if shapes.status != "retired":  # retired plans keep the caches they were retired with
+            refresh[plan_id] = shapes.grid_ids
+    refresh_plan_grids(session, refresh, batch_id=None)
+    return {plan: grids for plan, grids in moved.items() if grids}
+
+
+def _largest_overlap(grids: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, int]:
+    """For each unit, the grid (position) it overlaps most, else the nearest one; a grid that would get no unit
+    keeps the unit it overlaps most, where that unit's grid has others. Returns the choice and how many grids
+    were kept alive that way."""
+    choice = np.full(len(units), -1, dtype=np.int64)
+    unit_tree = shapely.STRtree(units)
+    grid_at, unit_at = unit_tree.query(grids, predicate="contains")  # the common case: a unit inside one grid
+    choice[unit_at[::-1]] = grid_at[::-1]
+    unit_at, grid_at = shapely.STRtree(grids).query(units, predicate="intersects")
+    area = shapely.area(shapely.intersection(units[unit_at], grids[grid_at]))
+    pairs = pd.DataFrame({"unit": unit_at, "grid": grid_at, "area": area})
+    pairs = pairs[pairs["area"] > 0]
+    open_choice = choice < 0
+    best = pairs[open_choice[pairs["unit"].to_numpy()]].sort_values(["unit", "area"], ascending=[True, False])
+    best = best.drop_duplicates("unit")
+    choice[best["unit"].to_numpy()] = best["grid"].to_numpy()
+    missing = np.flatnonzero(choice < 0)
+    if len(missing):  # no overlap at all (ground no grid covered): the nearest grid of the plan
+        near_unit, near_grid = shapely.STRtree(grids).query_nearest(units[missing], all_matches=False)
+        choice[missing[near_unit]] = near_grid
+    kept_alive = 0
+    counts = np.bincount(choice, minlength=len(grids))
+    for k in np.flatnonzero(counts == 0):
+        candidates = pairs[(pairs["grid"] == k)].sort_values("area", ascending=False)
+        for unit in candidates["unit"].to_numpy():
+            if counts[choice[unit]] > 1:
+                counts[choice[unit]] -= 1
+                choice[unit] = k
+                counts[k] += 1
+                kept_alive += 1
+                break
+    return choice, kept_alive
 
 
 def _write_units(session: Session, community_id: int, units: gpd.GeoDataFrame, epsg: int) -> np.ndarray:

@@ -1,5 +1,9 @@
 """Validating a plan: the geometric checks of gis/plans/layout_checks.py on its grids, plus what only units can tell
-(units left out of every grid, buildings outside any unit)."""
+(units left out of every grid, buildings outside any unit).
+
+On the published plan, a grid that a base-data change pushed out of the household band is a warning ("after the
+data update of DATE", gis/plans/drift.py), not an error: the plan stays valid and current, and the grid is on the
+planner's list. Drafts keep the band as an error."""
 
 from __future__ import annotations
 
@@ -14,10 +18,12 @@ from sqlalchemy.orm import Session
 from gis.geo import dataset
 from gis.geo.crs import STORAGE_CRS
 from gis.geo.frames import metric_frame
+from gis.plans.drift import band_text, data_updates
 from gis.plans.layout_checks import Finding, validate_layout
 from gis.plans.store import plan_row
 
 UNIT_DECIDED = {"gap", "outside_community"}
+BAND = {"households_below", "households_above"}
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,35 @@ def validate_plan(session: Session, plan_id: int) -> PlanValidation:
     # The geometric gap/outside checks would misread such merged grids, so units answer those.
     findings = [f for f in findings if f.type not in UNIT_DECIDED]
     findings += _unit_findings(session, plan_id, epsg)
+    if plan.status == "published":
+        findings = _drift_as_warnings(session, plan, grids, findings)
     as_json = [_to_json(f, epsg) for f in findings]
     return PlanValidation(
         plan_id,
         [f for f in as_json if f["severity"] == "error"],
         [f for f in as_json if f["severity"] == "warning"],
     )
+
+
+def _drift_as_warnings(session: Session, plan: Any, grids: gpd.GeoDataFrame, findings: list[Finding]) -> list[Finding]:
+    """Band findings of grids that a data change moved become warnings naming the day of that change."""
+    updated = data_updates(session, plan.id)
+    if not updated:
+        return findings
+    households = dict(zip(grids["code"].astype(str), grids["households"], strict=True))
+    band = band_text(plan.min_households, plan.max_households)
+    out = []
+    for finding in findings:
+        code = finding.grids[0] if finding.type in BAND and len(finding.grids) == 1 else None
+        if code is None or code not in updated:
+            out.append(finding)
+            continue
+        message = (
+            f"grid {code} has {households[code]} households, outside the band {band} "
+            f"after the data update of {updated[code]:%Y-%m-%d}"
+        )
+        out.append(Finding("households_drift", "warning", finding.grids, message, finding.geometry))
+    return out
 
 
 def _unit_findings(session: Session, plan_id: int, epsg: int) -> list[Finding]:

@@ -74,15 +74,18 @@ def test_imports_and_facility_changes_are_audited(client: TestClient, session: S
         session, "communities", samples.communities(), source="社区.gpkg", actor="cli:tester", settings=settings
     )
     (entry,) = audit.entries(session, action="import.communities")["entries"]
-    assert entry["actor"] == "cli:tester" and entry["target"] == "layer:communities"
+    assert entry["actor"] == "cli:tester" and entry["target"] == f"batch:{report.batch_id}"
     assert entry["after"] == {
+        "layer": "communities",
         "source": "社区.gpkg",
-        "read": report.read,
-        "imported": report.imported,
-        "repaired": 0,
+        "mode": "upsert",
+        "inserted": report.inserted,
+        "updated": 0,
+        "unchanged": 0,
+        "retired": 0,
         "rejected": 0,
-        "plan_id": None,
     }
+    assert report.inserted == report.read
     created = client.post(
         "/api/facilities", json={"category": "bank", "name": "审计银行", "lon": 121.551, "lat": 29.871}
     )

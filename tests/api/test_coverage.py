@@ -181,7 +181,16 @@ def access(session: Session, graph: WalkGraph, feature: str, category: str | Non
     )
 
 
-def test_a_suggested_site_adds_exactly_the_households_it_promises(demo_client: TestClient) -> None:
+def work_queued_run(session: Session, settings: Settings, change: dict) -> dict:
+    """Work the run a facility edit queued, as the app's worker does once the edit is committed: this test's
+    transaction is never committed, so the worker cannot see the run."""
+    run_id = int(change["coverage_run"].rsplit("/", 1)[1])
+    return coverage_runs.execute_run(session, run_id, settings)
+
+
+def test_a_suggested_site_adds_exactly_the_households_it_promises(
+    demo_client: TestClient, demo_session: Session, settings: Settings
+) -> None:
     before = demo_client.get("/api/coverage", params={"category": "health_station", "minutes": 5}).json()["rows"][0]
     suggestion = demo_client.get("/api/coverage/suggest", params={"category": "health_station", "k": 3}).json()
     first = suggestion["sites"][0]
@@ -194,6 +203,11 @@ def test_a_suggested_site_adds_exactly_the_households_it_promises(demo_client: T
         json={"category": "health_station", "name": "新站点", "lon": first["lon"], "lat": first["lat"]},
     )
     assert added.status_code == 201, added.text
+    stale = demo_client.get("/api/coverage", params={"category": "health_station", "minutes": 5}).json()
+    assert stale["run"]["stale_categories"] == ["health_station"] and stale["rows"][0] == before  # not yet recomputed
+    assert stale["run"]["pending"]["status"] == "queued"
+    assert demo_client.get("/api/coverage/suggest", params={"category": "health_station"}).status_code == 409
+    work_queued_run(demo_session, settings, added.json())
     after = demo_client.get("/api/coverage", params={"category": "health_station", "minutes": 5}).json()["rows"][0]
     assert after["households_covered"] - before["households_covered"] == first["households_added"]
 
@@ -212,12 +226,17 @@ def test_supplied_candidates_are_ranked_and_bad_ones_refused(demo_client: TestCl
     assert bad.status_code == 422 and "candidates[0]" in bad.json()["detail"]
 
 
-def test_changing_a_facility_recomputes_only_its_category(demo_client: TestClient, demo_session: Session) -> None:
+def test_changing_a_facility_recomputes_only_its_category(
+    demo_client: TestClient, demo_session: Session, settings: Settings
+) -> None:
     runs = dict(demo_session.execute(text("SELECT category, max(run_id) FROM building_reach GROUP BY 1")).all())
     facility = demo_session.execute(text("SELECT id FROM facilities WHERE category = 'kindergarten' LIMIT 1")).scalar()
     moved = demo_client.patch(f"/api/facilities/{facility}", json={"category": "elderly_day_care"})
     assert moved.status_code == 200, moved.text
     assert moved.json()["recomputed_categories"] == ["kindergarten", "elderly_day_care"]
+    queued = demo_client.get(moved.json()["coverage_run"]).json()
+    assert (queued["status"], queued["categories"]) == ("queued", ["kindergarten", "elderly_day_care"])
+    work_queued_run(demo_session, settings, moved.json())
     after = dict(demo_session.execute(text("SELECT category, max(run_id) FROM building_reach GROUP BY 1")).all())
     changed = {c for c in after if after[c] != runs[c]}
     assert changed == {"kindergarten", "elderly_day_care"}

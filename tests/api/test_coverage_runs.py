@@ -1,5 +1,5 @@
 """Coverage runs in the background, on a committed database: the real thread, progress and the report;
-runs left behind by a dead server are marked failed."""
+runs left running by a dead server are marked failed, queued ones stay for the next worker."""
 
 from __future__ import annotations
 
@@ -50,9 +50,10 @@ def test_a_background_run_reports_progress_and_its_result(runs_engine: Engine, s
 
 def test_runs_of_a_dead_server_are_marked_failed_but_live_ones_are_not(runs_engine: Engine) -> None:
     with transaction(runs_engine) as session:
-        dead, alive = session.execute(
+        dead, alive, queued = session.execute(
             text("""INSERT INTO coverage_runs (status, actor, created_at)
-                    VALUES ('running', 't', now() - interval '1 minute'), ('running', 't', now() - interval '1 minute')
+                    VALUES ('running', 't', now() - interval '1 minute'), ('running', 't', now() - interval '1 minute'),
+                           ('queued', 't', now() - interval '1 minute')
                     RETURNING id""")
         ).scalars()
     with runs_engine.connect() as holder:  # a live worker holds its run's lock
@@ -64,7 +65,9 @@ def test_runs_of_a_dead_server_are_marked_failed_but_live_ones_are_not(runs_engi
     with transaction(runs_engine) as session:
         status = dict(
             session.execute(
-                text("SELECT id, status FROM coverage_runs WHERE id IN (:a, :b)"), {"a": dead, "b": alive}
+                text("SELECT id, status FROM coverage_runs WHERE id IN (:a, :b, :c)"),
+                {"a": dead, "b": alive, "c": queued},
             ).all()
         )
-    assert status == {dead: "failed", alive: "running"}
+        session.execute(text("DELETE FROM coverage_runs WHERE id = :c"), {"c": queued})  # no work for other tests
+    assert status == {dead: "failed", alive: "running", queued: "queued"}

@@ -105,6 +105,7 @@ def _values(session: Session, incident: dict[str, Any]) -> dict[str, Any]:
         "service_code": "dispute",
         "run_id": one("SELECT max(id) FROM coverage_runs"),
         "facility_id": facility,
+        "visit_id": 1,  # any id: visits are for signed-in staff only
         "name": "test-admin",
         "z": TILE_ZOOM,
         "x": x,
@@ -222,6 +223,8 @@ def test_no_get_route_gives_the_public_personal_data(demo_client: TestClient, de
             "/api/users",
             "/api/users/test-admin",
             "/api/users/test-admin/tokens",
+            "/api/visits",
+            "/api/visits/1",
             "/api/workers/me/checkins",
             "/api/workers/me/incidents",
         ]

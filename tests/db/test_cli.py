@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -64,13 +65,35 @@ def test_import_reports_rows_and_export_writes_the_file(cli_database: str, tmp_p
     )
 
     assert done.returncode == 0, done.stderr
-    assert "imported 2" in done.stdout and "rejected 1" in done.stdout and "casino" in done.stdout
+    assert "inserted 2" in done.stdout and "rejected 1" in done.stdout and "casino" in done.stdout
     assert '"row": 3' in (tmp_path / "report.json").read_text()
     assert scalar(cli_database, "SELECT count(*) FROM facilities") == 2
 
     out = tmp_path / "out.gpkg"
     done = gridmap(cli_database, "export", "facilities", str(out))
     assert done.returncode == 0 and "wrote 2 features" in done.stdout and out.exists()
+
+
+def test_batches_list_show_and_undo_an_import(cli_database: str, tmp_path: Path) -> None:
+    frame = samples.facilities().assign(code=["CLI-1", "CLI-2", "CLI-3"])
+    frame.to_file(tmp_path / "f.geojson")
+    before = scalar(cli_database, "SELECT count(*) FROM facilities")
+    first = gridmap(cli_database, "import", "facilities", str(tmp_path / "f.geojson"), "--no-recompute")
+    assert first.returncode == 0 and "inserted 3" in first.stdout, first.stdout + first.stderr
+    batch = int(re.search(r"\(batch (\d+)\)", first.stdout).group(1))
+    again = gridmap(cli_database, "import", "facilities", str(tmp_path / "f.geojson"), "--no-recompute")
+    assert again.returncode == 0 and "inserted 0, updated 0, unchanged 3" in again.stdout, again.stdout
+    listed = gridmap(cli_database, "batches", "list")
+    assert listed.returncode == 0 and "f.geojson" in listed.stdout and "upsert" in listed.stdout
+    shown = gridmap(cli_database, "batches", "show", str(batch))
+    assert shown.returncode == 0 and '"inserted": 3' in shown.stdout
+    undone = gridmap(cli_database, "batches", "undo", str(batch), "--no-recompute")
+    assert undone.returncode == 0 and f"batch {batch} undone" in undone.stdout, undone.stdout + undone.stderr
+    assert scalar(cli_database, "SELECT count(*) FROM facilities") == before
+    assert scalar(cli_database, "SELECT count(*) FROM facilities WHERE code LIKE 'CLI-%'") == 0
+    assert scalar(cli_database, "SELECT count(*) FROM facilities_history WHERE code LIKE 'CLI-%'") == 3  # kept
+    refused = gridmap(cli_database, "batches", "undo", str(batch))
+    assert refused.returncode == 2 and "undone already" in refused.stderr
 
 
 def test_refused_file_exits_2_with_the_reason_and_writes_nothing(cli_database: str, tmp_path: Path) -> None:

@@ -201,11 +201,15 @@ def test_duplicate_codes_are_rejected(session: Session, settings: Settings) -> N
     again = samples.communities()
     again.loc[1, "code"] = "330203008009"
     again = gpd.GeoDataFrame(gpd.pd.concat([again, again.iloc[[1]]]), crs=4326)
-    report = import_frame(session, "communities", again, settings=settings)
+    report = import_frame(session, "communities", again, settings=settings, mode="insert")
     assert [(p.row, p.reason.split(" ", 2)[2]) for p in report.rejected] == [
         (1, "already exists in communities"),
         (3, "repeats row 2"),
     ]
+    # By key (the default), the known community is matched, not refused; a repeated key still is.
+    upsert = import_frame(session, "communities", again, settings=settings)
+    assert (upsert.inserted, upsert.unchanged) == (0, 2)
+    assert [p.row for p in upsert.rejected] == [3]
 
 
 def test_hierarchy_links_by_code_and_buildings_by_location(session: Session, settings: Settings) -> None:

@@ -10,7 +10,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("db", "geo", "auth", "plans", "locate", "incidents", "coverage", "layers", "ogc", "exchange", "cli")
+PACKAGES = (
+    "db",
+    "geo",
+    "auth",
+    "plans",
+    "locate",
+    "incidents",
+    "coverage",
+    "layers",
+    "basedata",
+    "ogc",
+    "exchange",
+    "cli",
+)
 
 
 def lint_imports(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,430 @@
+"""Keyed writes of base data: checked rows of a layer written by key (`code`) in one of four modes.
+
+- upsert: new keys are inserted, known keys updated where a value differs, identical rows left alone;
+- replace: upsert, and the rows of the layer (or the scope) absent from the rows are retired;
+- update: attributes only, of known keys; an unknown key is a rejected row;
+- insert: new keys only; a known key is a rejected row.
+A blank cell leaves the stored value. A key that was retired comes back on its old row (a new version of it).
+Rows are staged with COPY and compared in the database, so a re-import of an unchanged city writes nothing. The
+history triggers version every row written (migration 0008), inside the batch the caller opened
+(gis/basedata/batches.py); gis/basedata/carry.py carries plans and coverage through what was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.db.engine import psycopg_connection
+from gis.errors import InvalidInput, NotFound
+from gis.layers.catalog import Field, Layer, get_layer
+from gis.plans import unit_changes
+
+MODES = ("upsert", "replace", "update", "insert")
+KEYED_LAYERS = ("buildings", "facilities", "districts", "streets", "communities")
+SQL_TYPES = {"str": "text", "int": "bigint", "float": "double precision", "bool": "boolean", "datetime": "timestamptz"}
+# Parent codes of administrative layers travel beside the rows (gis/exchange/load.py links them), not as columns.
+NOT_STORED = {"streets": {"district_code", "district_name"}, "communities": {"street_code"}}
+SCOPES = ("community", "street")
+GEOMETRY_TOLERANCE = 1e-7  # degrees (about 1 cm): a smaller move of every vertex is no change of the shape
+Progress = Callable[[int, int], None]
+Record = dict[str, Any]
+
+
+@dataclass
+class RowProblem:
+    row: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+@dataclass
+class Written:
+    """What a keyed write did to the layer's rows (ids of the current table)."""
+
+    layer: str
+    inserted: list[int] = field(default_factory=list)  # new keys, and retired keys that came back
+    revived: int = 0
+    updated: list[int] = field(default_factory=list)
+    reshaped: list[int] = field(default_factory=list)  # updated rows whose geometry changed
+    unchanged: int = 0
+    retired: list[unit_changes.RetiredBuilding] = field(default_factory=list)
+    retired_ids: list[int] = field(default_factory=list)
+    rejected: list[RowProblem] = field(default_factory=list)
+    categories: set[str] = field(default_factory=set)  # facilities: categories whose sites changed
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserted or self.updated or self.retired_ids)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "inserted": len(self.inserted),
+            "updated": len(self.updated),
+            "unchanged": self.unchanged,
+            "retired": len(self.retired_ids),
+            "rejected": len(self.rejected),
+        }
+
+
+# -- the keyed write ---------------------------------------------------------------------------------------
+
+
+def check_mode(layer: str, mode: str, scope: Mapping[str, str] | None) -> None:
+    if mode not in MODES:
+        raise InvalidInput(f"mode {mode!r} is not one of {', '.join(MODES)}", where="mode")
+    if mode != "insert" and layer not in KEYED_LAYERS:
+        raise InvalidInput(
+            f"{layer} are imported with --mode insert; keyed modes are for {', '.join(KEYED_LAYERS)}", where="mode"
+        )
+    if mode == "replace" and layer not in ("buildings", "facilities"):
+        raise InvalidInput(
+            f"--mode replace retires what a file leaves out; for {layer} that is a re-division: upsert the new "
+            "areas instead",
+            where="mode",
+        )
+    if scope and mode != "replace":
+        raise InvalidInput("--scope limits what --mode replace retires; it needs --mode replace", where="scope")
+    for key in scope or {}:
+        if key not in SCOPES:
+            raise InvalidInput(f"scope {key!r} is not one of {', '.join(SCOPES)}", where="scope")
+
+
+def apply_rows(
+    session: Session,
+    layer_name: str,
+    records: list[Record],
+    *,
+    mode: str,
+    present: Iterable[str],
+    scope: Mapping[str, str] | None = None,
+    geometry: bool = True,
+    protected: Iterable[str] = (),
+    progress: Progress | None = None,
+) -> Written:
+    """Write `records` (checked rows: field values, `_row`, `_geom` unless `geometry` is False) by key.
+
+    `present` names the fields the source carries; the others are never written on known rows. Blank values
+    (None) in present fields leave stored values alone. Buildings may carry `households_estimate`. `protected`:
+    codes of rows the source holds but that were rejected, which `replace` must not retire.
+    """
+    protected = set(protected)
+    spec = get_layer(layer_name)
+    check_mode(spec.name, mode, scope)
+    written = Written(spec.name)
+    geometry = geometry and mode != "update"
+    present = set(present)
+    if spec.name == "buildings" and geometry:
+        present |= {"households", "households_estimated"}  # estimates follow footprints (blank: see _new_value)
+    columns = _columns(spec, present)
+    conn = psycopg_connection(session)
+    _stage(conn, spec, records, columns, geometry=geometry, progress=progress)
+    keyless = _fill_keys(conn, spec, columns, geometry=geometry)
+    written.rejected += [RowProblem(r, "no code: an attribute update needs the key of each row") for r in keyless]
+    written.rejected += _repeated_keys(conn)
+    table = sql.Identifier(spec.table)
+    known: set[str] = set()
+    if mode in ("insert", "update"):  # the other modes take known and new keys alike
+        matched = sql.SQL("SELECT s.code FROM import_stage s JOIN {} t USING (code)").format(table)
+        known = {row[0] for row in conn.execute(matched)}
+    if mode == "insert":
+        written.rejected += _reject_rows(conn, known, lambda code: f"code {code} already exists in {spec.name}")
+    if mode == "update":
+        written.rejected += _reject_rows(
+            conn, None, lambda code: f"code {code} is not in {spec.name} (update changes known rows only)", known=known
+        )
+    if spec.name == "facilities":
+        written.categories |= _old_categories(conn)
+    if mode in ("upsert", "replace", "update"):
+        _update(conn, spec, columns, written, geometry=geometry)
+    if mode in ("upsert", "replace", "insert"):
+        _insert(conn, spec, columns, written)
+    if mode == "replace":
+        _retire(session, conn, spec, scope or {}, protected, written)
+    if spec.name == "facilities":
+        written.categories |= _new_categories(conn, written)
+    written.rejected.sort(key=lambda p: p.row)
+    conn.execute("DROP TABLE import_stage")
+    return written
+
+
+def _columns(spec: Layer, present: set[str]) -> list[Field]:
+    """The layer's stored fields the source carries, the key first."""
+    skip = NOT_STORED.get(spec.name, set())
+    fields = [f for f in spec.fields if f.name in present and f.name not in skip and f.name != "code"]
+    return [spec.field("code"), *fields]
+
+
+def _stage(
+    conn: Any, spec: Layer, records: list[Record], columns: list[Field], *, geometry: bool, progress: Progress | None
+) -> None:
+    extra = ["households_estimate"] if spec.name == "buildings" and geometry else []
+    definitions: list[sql.Composable] = [sql.SQL("_row integer")]
+    definitions += [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(SQL_TYPES[f.type])) for f in columns]
+    definitions += [sql.SQL("{} bigint").format(sql.Identifier(n)) for n in extra]
+    if geometry:
+        definitions.append(sql.SQL("geom geometry"))
+    conn.execute(sql.SQL("CREATE TEMP TABLE import_stage ({}) ON COMMIT DROP").format(sql.SQL(", ").join(definitions)))
+    names = ["_row", *[f.name for f in columns], *extra, *(["geom"] if geometry else [])]
+    statement = sql.SQL("COPY import_stage ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, names)))
+    ewkb: Any = None
+    if geometry and records:
+        geoms = shapely.set_srid(np.array([r["_geom"] for r in records], dtype=object), 4326)
+        ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
+    keys = names[: len(names) - (1 if geometry else 0)]
+    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        for n, r in enumerate(records, start=1):
+            values = [r.get(k) for k in keys]
+            copy.write_row([*values, ewkb[n - 1]] if geometry else values)
+            if progress and (n % 5_000 == 0 or n == len(records)):
+                progress(n, len(records))
+    conn.execute("CREATE INDEX ON import_stage (code)")
+    conn.execute("ANALYZE import_stage")
+
+
+def _fill_keys(conn: Any, spec: Layer, columns: list[Field], *, geometry: bool) -> list[int]:
+    """Rows without a code take their source id, else a key made from their geometry; without geometry (an
+    attribute update) a row without a code is rejected (returned)."""
+    names = {f.name for f in columns}
+    if geometry:
+        source = sql.SQL("source_id, ") if "source_id" in names else sql.SQL("")
+        conn.execute(
+            sql.SQL("UPDATE import_stage SET code = coalesce({}gridmap_geometry_key(geom)) WHERE code IS NULL").format(
+                source
+            )
+        )
+        return []
+    return [row[0] for row in conn.execute("DELETE FROM import_stage WHERE code IS NULL RETURNING _row")]
+
+
+def _repeated_keys(conn: Any) -> list[RowProblem]:
+    rows = conn.execute("""
+        DELETE FROM import_stage s USING (
+            SELECT _row, code, min(_row) OVER (PARTITION BY code) AS first FROM import_stage) d
+        WHERE s._row = d._row AND d._row <> d.first RETURNING s._row, s.code, d.first""").fetchall()
+    return [RowProblem(r, f"code {code} repeats row {first}") for r, code, first in rows]
+
+
+def _reject_rows(
+    conn: Any, codes: set[str] | None, reason: Callable[[str], str], *, known: set[str] | None = None
+) -> list[RowProblem]:
+    """Remove staged rows whose code is in `codes` (or, with `known`, not in it) and say why."""
+    rows = conn.execute("SELECT _row, code FROM import_stage").fetchall()
+    out = [(r, c) for r, c in rows if (c in codes if codes is not None else c not in (known or set()))]
+    if out:
+        conn.execute("DELETE FROM import_stage WHERE _row = ANY(%s)", [[r for r, _ in out]])
+    return [RowProblem(r, reason(c)) for r, c in out]
+
+
+def _new_value(spec: Layer, f: Field, *, estimates: bool) -> sql.Composable:
+    """The value a known row takes: the staged one, else (blank) the stored one."""
+    s, t = sql.Identifier("s", f.name), sql.Identifier("t", f.name)
+    if spec.name == "buildings" and f.name == "households" and estimates:
+        # A blank count keeps a counted value, and re-estimates an estimated one (its footprint may have changed).
+        return sql.SQL(
+            "coalesce(s.households, CASE WHEN t.households_estimated THEN "
+            "coalesce(s.households_estimate, t.households) ELSE t.households END)"
+        )
+    if spec.name == "buildings" and f.name == "households_estimated":
+        return sql.SQL(
+            "coalesce(s.households_estimated, CASE WHEN s.households IS NOT NULL THEN false "
+            "ELSE t.households_estimated END)"
+        )
+    return sql.SQL("coalesce({}, {})").format(s, t)
+
+
+def _updated_fields(columns: list[Field]) -> list[Field]:
+    return [f for f in columns if f.name != "code"]
+
+
+def _moved(spec: Layer) -> sql.Composable:
+    """Whether the staged geometry differs from the stored one by more than GEOMETRY_TOLERANCE: the exact test
+    first (cheap), the distance only for rows that differ, so a shape that went through a coordinate conversion
+    and back (GCJ-02, a projected export) is not a new version."""
+    t = sql.Identifier("t", spec.geometry_column)
+    return sql.SQL(
+        "({t} IS DISTINCT FROM s.geom AND NOT coalesce(ST_HausdorffDistance({t}, s.geom) < {tol}, false))"
+    ).format(t=t, tol=sql.Literal(GEOMETRY_TOLERANCE))
+
+
+def _update(conn: Any, spec: Layer, columns: list[Field], written: Written, *, geometry: bool) -> None:
+    fields = _updated_fields(columns)
+    stored = [sql.Identifier("t", f.name) for f in fields]
+    incoming = [_new_value(spec, f, estimates=geometry) for f in fields]
+    if not stored and not geometry:
+        written.unchanged = _count(conn, spec)
+        return
+    moved = _moved(spec) if geometry else sql.SQL("false")
+    differs = conn.execute(
+        sql.SQL("""SELECT t.id, {moved} FROM import_stage s JOIN {table} t USING (code)
+                   WHERE ({stored}) IS DISTINCT FROM ({incoming}) OR {moved}""").format(
+            moved=moved,
+            table=sql.Identifier(spec.table),
+            stored=sql.SQL(", ").join([*stored, sql.SQL("NULL")]),
+            incoming=sql.SQL(", ").join([*incoming, sql.SQL("NULL")]),
+        )
+    ).fetchall()
+    written.unchanged = _count(conn, spec) - len(differs)
+    if not differs:
+        return
+    ids = [d[0] for d in differs]
+    reshaped = [d[0] for d in differs if d[1]]
+    conn.execute("CREATE TEMP TABLE import_changed (id bigint PRIMARY KEY, moved boolean) ON COMMIT DROP")
+    with conn.cursor() as cursor, cursor.copy("COPY import_changed (id, moved) FROM STDIN") as copy:
+        for d in differs:
+            copy.write_row(d)
+    sets = [sql.SQL("{} = {}").format(sql.Identifier(f.name), v) for f, v in zip(fields, incoming, strict=True)]
+    if geometry:
+        column = sql.Identifier(spec.geometry_column)
+        sets.append(sql.SQL("{} = CASE WHEN c.moved THEN s.geom ELSE t.{} END").format(column, column))
+    conn.execute(
+        sql.SQL("""UPDATE {table} t SET {sets} FROM import_stage s JOIN import_changed c ON true
+                   WHERE t.code = s.code AND t.id = c.id""").format(
+            table=sql.Identifier(spec.table), sets=sql.SQL(", ").join(sets)
+        )
+    )
+    conn.execute("DROP TABLE import_changed")
+    written.updated = ids
+    written.reshaped = reshaped
+
+
+def _count(conn: Any, spec: Layer) -> int:
+    return int(
+        conn.execute(
+            sql.SQL("SELECT count(*) FROM import_stage s JOIN {} t USING (code)").format(sql.Identifier(spec.table))
+        ).fetchone()[0]
+    )
+
+
+def _insert_value(spec: Layer, f: Field) -> sql.Composable:
+    s = sql.Identifier("s", f.name)
+    if spec.name == "buildings" and f.name == "households":
+        return sql.SQL("coalesce(s.households, s.households_estimate, 0)")
+    if spec.name == "buildings" and f.name == "households_estimated":
+        return sql.SQL("coalesce(s.households_estimated, s.households IS NULL AND s.households_estimate IS NOT NULL)")
+    if f.default is not None and not callable(f.default):
+        return sql.SQL("coalesce({}, {})").format(s, sql.Literal(f.default))
+    return s
+
+
+def _insert(conn: Any, spec: Layer, columns: list[Field], written: Written) -> None:
+    """Insert staged rows with new keys; a key retired earlier takes its old row id back (a revival)."""
+    fields = _updated_fields(columns)
+    history = sql.Identifier(f"{spec.table}_history")
+    table = sql.Identifier(spec.table)
+    names = [sql.Identifier("id"), sql.Identifier("code"), *[sql.Identifier(f.name) for f in fields]]
+    names.append(sql.Identifier(spec.geometry_column))
+    values = [
+        sql.SQL("coalesce(r.id, nextval(pg_get_serial_sequence({}, 'id')))").format(sql.Literal(spec.table)),
+        sql.SQL("s.code"),
+        *[_insert_value(spec, f) for f in fields],
+        sql.SQL("s.geom"),
+    ]
+    if spec.name == "buildings":
+        # A building belongs to the community holding its representative point: decided as it is inserted, one
+        # index probe each, so its first version already says where it is.
+        names.append(sql.Identifier("community_id"))
+        values.append(sql.SQL(COMMUNITY_OF))
+    rows = conn.execute(
+        sql.SQL("""
+        INSERT INTO {table} ({names})
+        SELECT {values} FROM import_stage s
+        LEFT JOIN LATERAL (
+            SELECT h.id FROM {history} h
+            WHERE h.code = s.code AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.id = h.id)
+            ORDER BY h.valid_from DESC, h.version DESC LIMIT 1) r ON true
+        WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.code = s.code)
+        ORDER BY s._row
+        RETURNING id""").format(
+            table=table, names=sql.SQL(", ").join(names), values=sql.SQL(", ").join(values), history=history
+        )
+    ).fetchall()
+    written.inserted = [r[0] for r in rows]
+    if written.inserted:
+        written.revived = int(
+            conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE batch_id = gridmap_change_batch() AND change = 'revive'").format(
+                    history
+                )
+            ).fetchone()[0]
+        )
+
+
+COMMUNITY_OF = """(SELECT c.id FROM communities c WHERE ST_Covers(c.boundary, ST_PointOnSurface(s.geom))
+                  ORDER BY c.code LIMIT 1)"""
+SCOPE_AREAS = {
+    "community": text("SELECT id FROM communities WHERE code = :code"),
+    "street": text("SELECT id FROM streets WHERE code = :code"),
+}
+
+
+def _scope_condition(session: Session, spec: Layer, scope: Mapping[str, str]) -> tuple[sql.Composable, list[Any]]:
+    """The rows a replace may retire: the layer, or those in the scope's community or street."""
+    if not scope:
+        return sql.SQL("true"), []
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    for key, code in scope.items():
+        found = session.execute(SCOPE_AREAS[key], {"code": code}).scalar()
+        if found is None:
+            raise NotFound(f"scope {key}={code}: there is no {key} with that code", where="scope")
+        if spec.name == "buildings" and key == "community":
+            parts.append(sql.SQL("t.community_id = %s"))
+        elif spec.name == "buildings":
+            parts.append(sql.SQL("t.community_id IN (SELECT id FROM communities WHERE street_id = %s)"))
+        else:
+            area = sql.Identifier("communities" if key == "community" else "streets")
+            parts.append(
+                sql.SQL("EXISTS (SELECT 1 FROM {} a WHERE a.id = %s AND ST_Covers(a.boundary, t.geom))").format(area)
+            )
+        params.append(found)
+    return sql.SQL(" AND ").join(parts), params
+
+
+def _retire(
+    session: Session, conn: Any, spec: Layer, scope: Mapping[str, str], protected: set[str], written: Written
+) -> None:
+    """Rows of the layer (in the scope) that the file leaves out leave the current table; history keeps them.
+    A row the file holds but that was rejected (`protected`: its code) is not retired for being unreadable."""
+    condition, params = _scope_condition(session, spec, scope)
+    condition = sql.SQL("{} AND NOT (t.code = ANY(%s))").format(condition)
+    params.append(sorted(protected))
+    returning = sql.SQL("t.id, t.unit_id, t.community_id") if spec.name == "buildings" else sql.SQL("t.id, t.category")
+    rows = conn.execute(
+        sql.SQL("""DELETE FROM {table} t WHERE {condition}
+                   AND NOT EXISTS (SELECT 1 FROM import_stage s WHERE s.code = t.code) RETURNING {returning}""").format(
+            table=sql.Identifier(spec.table), condition=condition, returning=returning
+        ),
+        params,
+    ).fetchall()
+    written.retired_ids = [r[0] for r in rows]
+    if spec.name == "buildings":
+        written.retired = [unit_changes.RetiredBuilding(r[0], r[1], r[2]) for r in rows]
+    elif spec.name == "facilities":
+        written.categories |= {r[1] for r in rows}
+
+
+def _old_categories(conn: Any) -> set[str]:
+    """Categories of known facilities about to change (a facility moving to another category leaves a gap)."""
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT t.category FROM import_stage s JOIN facilities t USING (code)"
+        ).fetchall()
+    }
+
+
+def _new_categories(conn: Any, written: Written) -> set[str]:
+    ids = written.inserted + written.updated
+    if not ids:
+        return set()
+    return {r[0] for r in conn.execute("SELECT DISTINCT category FROM facilities WHERE id = ANY(%s)", [ids]).fetchall()}
