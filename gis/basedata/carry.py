@@ -106,14 +106,12 @@ def _carry_buildings(session: Session, batch: Batch, written: Written, carried: 
 def link_buildings_to_communities(session: Session) -> None:
     """Each building without a community belongs to the community holding its representative point (new buildings,
     and reshaped ones). Driven from the buildings without one: the communities' spatial index answers each."""
-    # One index probe per building (a correlated subquery), never a join the planner may turn into communities ×
-    # buildings point-on-surface tests: on a fresh 200,000-building table it chose that and took minutes.
+    # One index probe per building (gridmap_community_of, migration 0008), never a join the planner may turn into
+    # communities × buildings point-on-surface tests: on a fresh 200,000-building table it chose that and took minutes.
     session.execute(
         text("""
         UPDATE buildings b SET community_id = m.community
-        FROM (SELECT x.id, (SELECT c.id FROM communities c
-                            WHERE ST_Covers(c.boundary, ST_PointOnSurface(x.footprint)) ORDER BY c.code LIMIT 1)
-                           AS community
+        FROM (SELECT x.id, gridmap_community_of(x.footprint) AS community
               FROM buildings x WHERE x.community_id IS NULL) m
         WHERE b.id = m.id AND m.community IS NOT NULL""")
     )
@@ -125,9 +123,7 @@ def _carry_communities(session: Session, written: Written, carried: Carried) -> 
     changed = written.reshaped + written.inserted
     moved = session.execute(
         text("""WITH home AS (
-                    SELECT b.id, b.community_id AS old,
-                           (SELECT c.id FROM communities c
-                            WHERE ST_Covers(c.boundary, ST_PointOnSurface(b.footprint)) ORDER BY c.code LIMIT 1) AS new
+                    SELECT b.id, b.community_id AS old, gridmap_community_of(b.footprint) AS new
                     FROM buildings b, communities r
                     WHERE r.id = ANY(:ids) AND (b.community_id = r.id OR b.footprint && r.boundary))
                 UPDATE buildings b SET community_id = h.new, unit_id = NULL

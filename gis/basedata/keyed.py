@@ -333,7 +333,7 @@ def _insert(conn: Any, spec: Layer, columns: list[Field], written: Written) -> N
         # A building belongs to the community holding its representative point: decided as it is inserted, one
         # index probe each, so its first version already says where it is.
         names.append(sql.Identifier("community_id"))
-        values.append(sql.SQL(COMMUNITY_OF))
+        values.append(sql.SQL("gridmap_community_of(s.geom)"))
     rows = conn.execute(
         sql.SQL("""
         INSERT INTO {table} ({names})
@@ -359,8 +359,6 @@ def _insert(conn: Any, spec: Layer, columns: list[Field], written: Written) -> N
         )
 
 
-COMMUNITY_OF = """(SELECT c.id FROM communities c WHERE ST_Covers(c.boundary, ST_PointOnSurface(s.geom))
-                  ORDER BY c.code LIMIT 1)"""
 SCOPE_AREAS = {
     "community": text("SELECT id FROM communities WHERE code = :code"),
     "street": text("SELECT id FROM streets WHERE code = :code"),

@@ -197,6 +197,13 @@ def upgrade() -> None:
         """CREATE FUNCTION gridmap_geometry_key(g geometry) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            SELECT 'g' || left(md5(ST_AsBinary(ST_SnapToGrid(g, 0.0000001))), 15) $$"""
     )
+    # The one rule of where a building belongs: the community holding its representative point (lowest code on a
+    # shared edge); one index probe per call, so a whole city links in a linear pass.
+    op.execute(
+        """CREATE FUNCTION gridmap_community_of(footprint geometry) RETURNS integer LANGUAGE sql STABLE PARALLEL SAFE
+           AS $$ SELECT c.id FROM communities c WHERE ST_Covers(c.boundary, ST_PointOnSurface(footprint))
+                 ORDER BY c.code LIMIT 1 $$"""
+    )
     for table, geom in (("buildings", "footprint"), ("facilities", "geom")):
         op.add_column(table, sa.Column("code", sa.Text(), nullable=True))
         op.execute(
@@ -281,6 +288,7 @@ def downgrade() -> None:
         op.drop_index(f"ix_{table}_code", table_name=table)
         op.drop_column(table, "code")
     op.execute("DROP FUNCTION gridmap_geometry_key(geometry)")
+    op.execute("DROP FUNCTION gridmap_community_of(geometry)")
     op.execute("DROP FUNCTION gridmap_change_batch()")
     op.execute("DROP FUNCTION gridmap_change_time()")
     op.drop_table("import_batches")
