@@ -4,8 +4,11 @@
 
 gridmap's upsert reads every row like any import (geometry checks, household estimates), stages the rows with
 COPY, compares them with the stored ones in the database, writes only the changed rows and versions them. The
-peer is the least any load of the same file can do: read it (pyogrio) and COPY its rows (key, attributes, EWKB)
-into a table of the same shape without indexes, triggers or checks. A third row shows a re-import of the unchanged file.
+peer is the least any load of the same file can do (bench/plain_copy.py): read it and COPY its rows into a table of
+the same shape without indexes, triggers or checks. A second row shows a re-import of the unchanged file.
+
+As whole processes: `gridmap import buildings FILE` against `python -m bench.plain_copy FILE`, importing the changed
+and the stored file in turn (each is 1 % changed against the other).
 """
 
 from __future__ import annotations
@@ -14,19 +17,15 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
-import shapely
-from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bench.common import Row, bench_engine, print_table, timed
+from bench.plain_copy import plain_copy
 from bench.synthetic_city import synthetic_city
-from gis.db.engine import psycopg_connection
 from gis.exchange.exports import layer_frame
 from gis.exchange.load import import_file, import_frame
-from gis.layers.catalog import get_layer
 from gis.settings import get_settings
 
 
@@ -47,7 +46,6 @@ def run(buildings: int, changed: float, out: Path) -> list[Row]:
     for path, frame in zip(files.values(), (update, stored), strict=True):
         path.unlink(missing_ok=True)
         frame.to_file(path, driver="GPKG", engine="pyogrio")
-    fields = [f.name for f in get_layer("buildings").fields]
 
     def ours(path: Path = files["changed"]) -> None:
         with Session(engine) as session, session.begin():
@@ -55,23 +53,7 @@ def run(buildings: int, changed: float, out: Path) -> list[Row]:
             assert report.updated in (0, len(picked)), report.summary()
             session.rollback()  # every repeat starts from the same stored city
 
-    def copy_peer() -> None:
-        update = gpd.read_file(files["changed"], engine="pyogrio")
-        with Session(engine) as session, session.begin():
-            conn = psycopg_connection(session)
-            conn.execute("CREATE TEMP TABLE peer_buildings (LIKE buildings INCLUDING DEFAULTS) ON COMMIT DROP")
-            geoms = shapely.to_wkb(shapely.set_srid(update.geometry.to_numpy(), 4326), hex=True, include_srid=True)
-            values = update[fields].astype(object).where(update[fields].notna(), None).to_numpy()
-            columns = sql.SQL(", ").join(map(sql.Identifier, [*fields, "footprint"]))
-            with (
-                conn.cursor() as cursor,
-                cursor.copy(sql.SQL("COPY peer_buildings ({}) FROM STDIN").format(columns)) as copy,
-            ):
-                for row, geom in zip(values, geoms, strict=True):
-                    copy.write_row([*row, geom])
-            session.rollback()
-
-    peer = timed(copy_peer)
+    peer = timed(lambda: plain_copy(engine, files["changed"]))
     rows = [
         Row(f"upsert, {changed:.0%} of rows changed", size, timed(ours), "read file + plain COPY", peer),
         Row(

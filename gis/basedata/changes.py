@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from gis.basedata.batches import Batch
 from gis.basedata.carry import carry
-from gis.basedata.keyed import Written, apply_rows
+from gis.basedata.keyed import Written, apply_rows, columns_of
 from gis.errors import NotFound
 from gis.settings import Settings
 
@@ -30,6 +30,6 @@ def set_building_values(
         raise NotFound(f"building {missing[0]} is not a current building (retired or unknown)", where="building")
     present = {k for v in values.values() for k in v}
     records = [{"_row": n, "code": codes[i], **v} for n, (i, v) in enumerate(values.items(), start=1)]
-    written = apply_rows(session, "buildings", records, mode="update", present=present, geometry=False)
+    written = apply_rows(session, "buildings", columns_of(records), mode="update", present=present, geometry=False)
     carry(session, settings, batch, written)
     return written

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import shapely
 from psycopg import sql
 from sqlalchemy import text
@@ -36,6 +39,28 @@ SCOPES = ("community", "street")
 GEOMETRY_TOLERANCE = 1e-7  # degrees (about 1 cm): a smaller move of every vertex is no change of the shape
 Progress = Callable[[int, int], None]
 Record = dict[str, Any]
+# Rows by column: field name (and `_row`, `_geom`) → an object array with one value per row.
+Columns = dict[str, np.ndarray]
+FRESH_STATISTICS = 10_000  # rows written by one import from which its tables are analysed at once
+STAGE_CHUNK = 20_000  # rows per COPY chunk (and progress report)
+ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+
+
+def columns_of(records: list[Record]) -> Columns:
+    """Rows given one dict each (every dict with the same keys) as columns."""
+    names = list(dict.fromkeys(k for r in records for k in r))
+    table: Columns = {}
+    for name in names:
+        column = np.empty(len(records), dtype=object)
+        column[:] = [r.get(name) for r in records]
+        table[name] = column
+    return table
+
+
+def records_of(table: Columns) -> list[Record]:
+    """Rows given as columns, one dict each."""
+    names = list(table)
+    return [dict(zip(names, values, strict=True)) for values in zip(*table.values(), strict=True)]
 
 
 @dataclass
@@ -102,7 +127,7 @@ def check_mode(layer: str, mode: str, scope: Mapping[str, str] | None) -> None:
 def apply_rows(
     session: Session,
     layer_name: str,
-    records: list[Record],
+    table: Columns,
     *,
     mode: str,
     present: Iterable[str],
@@ -111,7 +136,7 @@ def apply_rows(
     protected: Iterable[str] = (),
     progress: Progress | None = None,
 ) -> Written:
-    """Write `records` (checked rows: field values, `_row`, `_geom` unless `geometry` is False) by key.
+    """Write `table` (checked rows by column: field values, `_row`, `_geom` unless `geometry` is False) by key.
 
     `present` names the fields the source carries; the others are never written on known rows. Blank values
     (None) in present fields leave stored values alone. Buildings may carry `households_estimate`. `protected`:
@@ -127,14 +152,14 @@ def apply_rows(
         present |= {"households", "households_estimated"}  # estimates follow footprints (blank: see _new_value)
     columns = _columns(spec, present)
     conn = psycopg_connection(session)
-    _stage(conn, spec, records, columns, geometry=geometry, progress=progress)
+    _stage(conn, spec, table, columns, geometry=geometry, progress=progress)
     keyless = _fill_keys(conn, spec, columns, geometry=geometry)
     written.rejected += [RowProblem(r, "no code: an attribute update needs the key of each row") for r in keyless]
-    written.rejected += _repeated_keys(conn)
-    table = sql.Identifier(spec.table)
+    if _may_repeat(table["code"]):
+        written.rejected += _repeated_keys(conn)
     known: set[str] = set()
     if mode in ("insert", "update"):  # the other modes take known and new keys alike
-        matched = sql.SQL("SELECT s.code FROM import_stage s JOIN {} t USING (code)").format(table)
+        matched = sql.SQL("SELECT s.code FROM import_stage s JOIN {} t USING (code)").format(sql.Identifier(spec.table))
         known = {row[0] for row in conn.execute(matched)}
     if mode == "insert":
         written.rejected += _reject_rows(conn, known, lambda code: f"code {code} already exists in {spec.name}")
@@ -144,10 +169,18 @@ def apply_rows(
         )
     if spec.name == "facilities":
         written.categories |= _old_categories(conn)
+    (staged,) = conn.execute("SELECT count(*) FROM import_stage").fetchone() or (0,)
     if mode in ("upsert", "replace", "update"):
         _update(conn, spec, columns, written, geometry=geometry)
     if mode in ("upsert", "replace", "insert"):
         _insert(conn, spec, columns, written)
+    written.unchanged = staged - len(written.inserted) - len(written.updated)
+    if len(written.inserted) + len(written.updated) >= FRESH_STATISTICS:
+        # Plans of the history triggers and of the next import rest on row counts; after a large batch the
+        # statistics would say "empty" until autovacuum comes round (a sort of every open version instead of one
+        # index probe per changed row).
+        for name in (spec.table, f"{spec.table}_history"):
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
     if mode == "replace":
         _retire(session, conn, spec, scope or {}, protected, written)
     if spec.name == "facilities":
@@ -165,30 +198,55 @@ def _columns(spec: Layer, present: set[str]) -> list[Field]:
 
 
 def _stage(
-    conn: Any, spec: Layer, records: list[Record], columns: list[Field], *, geometry: bool, progress: Progress | None
+    conn: Any, spec: Layer, table: Columns, columns: list[Field], *, geometry: bool, progress: Progress | None
 ) -> None:
-    extra = ["households_estimate"] if spec.name == "buildings" and geometry else []
-    definitions: list[sql.Composable] = [sql.SQL("_row integer")]
-    definitions += [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(SQL_TYPES[f.type])) for f in columns]
-    definitions += [sql.SQL("{} bigint").format(sql.Identifier(n)) for n in extra]
+    """COPY the rows into a temporary `import_stage`, column by column: Arrow writes the CSV text in C (no Python
+    object per row and value), which keeps a city-sized re-import close to a plain COPY of the same file."""
+    extra = [Field("households_estimate", "int")] if spec.name == "buildings" and geometry else []
+    staged = [Field("_row", "int"), *columns, *extra]
+    definitions: list[sql.Composable] = [
+        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(SQL_TYPES[f.type])) for f in staged
+    ]
     if geometry:
-        definitions.append(sql.SQL("geom geometry"))
+        # A column typed with SRID 4326 gives that SRID to WKB that carries none (PostGIS harmonises it), so the
+        # geometries need no SRID of their own on the way.
+        definitions.append(sql.SQL("geom geometry(Geometry, 4326)"))
+    conn.execute("SET LOCAL work_mem = '64MB'")  # a city's stage and table hash-join in memory, not in batches on disk
     conn.execute(sql.SQL("CREATE TEMP TABLE import_stage ({}) ON COMMIT DROP").format(sql.SQL(", ").join(definitions)))
-    names = ["_row", *[f.name for f in columns], *extra, *(["geom"] if geometry else [])]
-    statement = sql.SQL("COPY import_stage ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, names)))
-    ewkb: Any = None
-    if geometry and records:
-        geoms = shapely.set_srid(np.array([r["_geom"] for r in records], dtype=object), 4326)
-        ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
-    keys = names[: len(names) - (1 if geometry else 0)]
+    n = len(table["_row"])
+    arrays = [_arrow_column(table.get(f.name), f, n) for f in staged]
+    names = [f.name for f in staged]
+    if geometry:
+        # Stored shapes are 2D: a Z (CAD, survey) is dropped here rather than refused by the typed column.
+        arrays.append(pa.array(shapely.to_wkb(table["_geom"], hex=True, output_dimension=2), type=pa.string()))
+        names.append("geom")
+    rows = pa.Table.from_arrays(arrays, names=names)
+    statement = sql.SQL("COPY import_stage ({}) FROM STDIN (FORMAT csv)").format(
+        sql.SQL(", ").join(map(sql.Identifier, names))
+    )
+    options = pa_csv.WriteOptions(include_header=False)  # nulls unquoted and empty (NULL), text always quoted
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        for n, r in enumerate(records, start=1):
-            values = [r.get(k) for k in keys]
-            copy.write_row([*values, ewkb[n - 1]] if geometry else values)
-            if progress and (n % 5_000 == 0 or n == len(records)):
-                progress(n, len(records))
-    conn.execute("CREATE INDEX ON import_stage (code)")
-    conn.execute("ANALYZE import_stage")
+        for start in range(0, n, STAGE_CHUNK):
+            sink = pa.BufferOutputStream()
+            pa_csv.write_csv(rows.slice(start, STAGE_CHUNK), sink, options)
+            copy.write(sink.getvalue().to_pybytes())
+            if progress:
+                progress(min(start + STAGE_CHUNK, n), n)
+    # No index or ANALYZE: every use of the stage is one hash join or scan, and the planner sizes a fresh temp
+    # table from its pages; both took longer than they saved on a city's re-import.
+
+
+def _arrow_column(values: np.ndarray | None, f: Field, n: int) -> pa.Array:
+    """One column for the CSV; a type Arrow does not convert (dates, or mixed values) goes as text for
+    PostgreSQL to parse."""
+    if values is None:
+        return pa.nulls(n, type=ARROW_TYPES.get(f.type, pa.string()))
+    if f.type in ARROW_TYPES:
+        try:
+            return pa.array(values, type=ARROW_TYPES[f.type], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
 def _fill_keys(conn: Any, spec: Layer, columns: list[Field], *, geometry: bool) -> list[int]:
@@ -204,6 +262,12 @@ def _fill_keys(conn: Any, spec: Layer, columns: list[Field], *, geometry: bool) 
         )
         return []
     return [row[0] for row in conn.execute("DELETE FROM import_stage WHERE code IS NULL RETURNING _row")]
+
+
+def _may_repeat(codes: np.ndarray) -> bool:
+    """Whether staged keys may repeat: given keys do, or some are missing (the keys made for them may)."""
+    given = pd.Series(codes, dtype=object)
+    return bool(given.isna().any() or given.duplicated().any())
 
 
 def _repeated_keys(conn: Any) -> list[RowProblem]:
@@ -261,48 +325,39 @@ def _update(conn: Any, spec: Layer, columns: list[Field], written: Written, *, g
     stored = [sql.Identifier("t", f.name) for f in fields]
     incoming = [_new_value(spec, f, estimates=geometry) for f in fields]
     if not stored and not geometry:
-        written.unchanged = _count(conn, spec)
         return
     moved = _moved(spec) if geometry else sql.SQL("false")
-    differs = conn.execute(
-        sql.SQL("""SELECT t.id, {moved} FROM import_stage s JOIN {table} t USING (code)
+    # The changed rows with their staged values in a table of their own: the UPDATE then probes the layer by id
+    # for those few rows instead of joining the whole stage again.
+    conn.execute(
+        sql.SQL("""CREATE TEMP TABLE import_changed ON COMMIT DROP AS
+                   SELECT t.id AS _id, {moved} AS _moved, s.* FROM import_stage s JOIN {table} t USING (code)
                    WHERE ({stored}) IS DISTINCT FROM ({incoming}) OR {moved}""").format(
             moved=moved,
             table=sql.Identifier(spec.table),
             stored=sql.SQL(", ").join([*stored, sql.SQL("NULL")]),
             incoming=sql.SQL(", ").join([*incoming, sql.SQL("NULL")]),
         )
-    ).fetchall()
-    written.unchanged = _count(conn, spec) - len(differs)
+    )
+    differs = conn.execute("SELECT _id, _moved FROM import_changed ORDER BY _row").fetchall()
     if not differs:
+        conn.execute("DROP TABLE import_changed")
         return
     ids = [d[0] for d in differs]
     reshaped = [d[0] for d in differs if d[1]]
-    conn.execute("CREATE TEMP TABLE import_changed (id bigint PRIMARY KEY, moved boolean) ON COMMIT DROP")
-    with conn.cursor() as cursor, cursor.copy("COPY import_changed (id, moved) FROM STDIN") as copy:
-        for d in differs:
-            copy.write_row(d)
+    conn.execute("ANALYZE import_changed")
     sets = [sql.SQL("{} = {}").format(sql.Identifier(f.name), v) for f, v in zip(fields, incoming, strict=True)]
     if geometry:
         column = sql.Identifier(spec.geometry_column)
-        sets.append(sql.SQL("{} = CASE WHEN c.moved THEN s.geom ELSE t.{} END").format(column, column))
+        sets.append(sql.SQL("{} = CASE WHEN s._moved THEN s.geom ELSE t.{} END").format(column, column))
     conn.execute(
-        sql.SQL("""UPDATE {table} t SET {sets} FROM import_stage s JOIN import_changed c ON true
-                   WHERE t.code = s.code AND t.id = c.id""").format(
+        sql.SQL("UPDATE {table} t SET {sets} FROM import_changed s WHERE t.id = s._id").format(
             table=sql.Identifier(spec.table), sets=sql.SQL(", ").join(sets)
         )
     )
     conn.execute("DROP TABLE import_changed")
     written.updated = ids
     written.reshaped = reshaped
-
-
-def _count(conn: Any, spec: Layer) -> int:
-    return int(
-        conn.execute(
-            sql.SQL("SELECT count(*) FROM import_stage s JOIN {} t USING (code)").format(sql.Identifier(spec.table))
-        ).fetchone()[0]
-    )
 
 
 def _insert_value(spec: Layer, f: Field) -> sql.Composable:

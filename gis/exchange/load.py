@@ -204,13 +204,12 @@ def import_frame(
     report.rejected += checked.rejected
     report.repaired += checked.repaired
     report.notes += checked.notes
-    records = checked.records
-    records = _without_taken_codes(session, spec, records, report)
+    records = _without_taken_codes(session, spec, checked.records, report)
     if spec.name == "network":
         records, split = rows.explode_lines(records)
         if split:
             report.notes.append(f"{split} multi-part lines split into single edges")
-    _set_metric_crs(session, records)
+    _set_metric_crs(session, np.array([r["_geom"] for r in records], dtype=object))
 
     extra: dict[str, Any] = {}
     if spec.name == "grids":
@@ -258,18 +257,18 @@ def _import_keyed(
     report.rejected += checked.rejected
     report.repaired += checked.repaired
     report.notes += checked.notes
-    records = checked.records
-    _set_metric_crs(session, records)
+    table = checked.table
+    _set_metric_crs(session, table["_geom"])
     if spec.name == "buildings":
-        _estimate_households(session, records, dwelling_size_m2=settings.dwelling_size_m2)
+        table["households_estimate"] = _estimate_households(session, table, dwelling_size_m2=settings.dwelling_size_m2)
     protected = _codes_of_rejected(frame, checked) if mode == "replace" else set()
     with batch(session, kind="import", layer=spec.name, actor=actor, source=source, mode=mode, scope=scope) as b:
         if spec.name in STAGED:
-            _stage(psycopg_connection(session), spec, records, STAGED[spec.name])
+            _stage(psycopg_connection(session), spec, checked.records, STAGED[spec.name])
         written = keyed.apply_rows(
             session,
             spec.name,
-            records,
+            table,
             mode=mode,
             present=set(checked.columns),
             scope=scope,
@@ -295,7 +294,7 @@ def _import_attributes(
     report.notes += checked.notes
     with batch(session, kind="import", layer=spec.name, actor=actor, source=source, mode="update") as b:
         written = keyed.apply_rows(
-            session, spec.name, checked.records, mode="update", present=set(checked.columns), geometry=False
+            session, spec.name, checked.table, mode="update", present=set(checked.columns), geometry=False
         )
         carried = carry(session, settings, b, written)
         _finish(session, b, report, written, carried)
@@ -320,14 +319,11 @@ def _finish(session: Session, b: Batch, report: ImportReport, written: keyed.Wri
     finish(session, b, report.to_dict(), audit_after={"source": report.source, "mode": report.mode, **written.counts()})
 
 
-def _estimate_households(session: Session, records: list[Record], *, dwelling_size_m2: float) -> None:
-    """Residential buildings without a household count carry an estimate; the database decides whether it
-    applies (a new building, or one whose count was an estimate) or a counted value stays."""
-    missing = [r for r in records if r.get("households") is None and r.get("residential") is not False]
-    if missing:
-        bounds = shapely.total_bounds(np.array([r["_geom"] for r in missing], dtype=object))
-        epsg = dataset.metric_epsg(session, tuple(bounds))
-        rows.fill_household_estimates(missing, epsg, dwelling_size_m2=dwelling_size_m2, into="households_estimate")
+def _estimate_households(session: Session, table: rows.Columns, *, dwelling_size_m2: float) -> np.ndarray:
+    """Residential buildings without a household count carry an estimate (None for the others)."""
+    geoms = table["_geom"]
+    epsg = dataset.metric_epsg(session, tuple(shapely.total_bounds(geoms))) if len(geoms) else 0
+    return rows.household_estimates(table, epsg, dwelling_size_m2=dwelling_size_m2)
 
 
 def _codes_of_rejected(frame: gpd.GeoDataFrame, checked: rows.CheckedRows) -> set[str]:
@@ -364,11 +360,10 @@ def _without_taken_codes(session: Session, spec: Layer, records: list[Record], r
     return kept
 
 
-def _set_metric_crs(session: Session, records: list[Record]) -> None:
+def _set_metric_crs(session: Session, geoms: np.ndarray) -> None:
     """The first data decides the dataset's metric CRS (kept in `meta`)."""
-    if records:
-        bounds = shapely.total_bounds(np.array([r["_geom"] for r in records], dtype=object))
-        dataset.metric_epsg(session, tuple(bounds))
+    if len(geoms):
+        dataset.metric_epsg(session, tuple(shapely.total_bounds(geoms)))
 
 
 def _add_lengths(session: Session, records: list[Record]) -> None:

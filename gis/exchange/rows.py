@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis.basedata.keyed import RowProblem
+from gis.basedata.keyed import Columns, RowProblem, records_of
 from gis.errors import FileRejected
 from gis.geo.crs import STORAGE_CRS, check_area_of_use, check_lonlat
 from gis.geo.user_geometry import made_valid
@@ -33,11 +33,16 @@ Record = dict[str, Any]  # one row to load: field values, plus its source row (`
 class CheckedRows:
     """The rows worth loading, in source order, and what was said about the others."""
 
-    records: list[Record] = field(default_factory=list)
+    table: Columns = field(default_factory=dict)  # by column; keyed imports stage these without a dict per row
     rejected: list[RowProblem] = field(default_factory=list)
     repaired: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)  # field name → the source column carrying it
+
+    @property
+    def records(self) -> list[Record]:
+        """The same rows, one dict each (a new list every time)."""
+        return records_of(self.table)
 
 
 def check_rows(
@@ -59,8 +64,9 @@ def check_rows(
     rows = np.arange(1, len(frame) + 1)
     geoms = _checked_geometries(frame, spec, checked, rows, source, max_vertices)
     checked.columns = resolve_columns(frame, spec, checked, source)
-    records = _records(frame, spec, checked.columns, geoms, rows, checked, keep_blanks=keep_blanks, earlier=problems)
-    checked.records = [r for r in records if r is not None]
+    checked.table = _table(
+        frame, spec, checked.columns, geoms, rows, checked, keep_blanks=keep_blanks, earlier=problems
+    )
     return checked
 
 
@@ -78,10 +84,8 @@ def check_attributes(
     checked.columns = resolve_columns(table, spec, checked, source)
     rows = np.arange(1, len(table) + 1)
     present = np.full(len(table), True, dtype=object)
-    records = _records(table, spec, checked.columns, present, rows, checked, keep_blanks=True, earlier=problems)
-    checked.records = [r for r in records if r is not None]
-    for r in checked.records:
-        r.pop("_geom", None)
+    checked.table = _table(table, spec, checked.columns, present, rows, checked, keep_blanks=True, earlier=problems)
+    del checked.table["_geom"]
     return checked
 
 
@@ -392,7 +396,7 @@ def convert_column(values: np.ndarray, f: Field) -> tuple[list[Any], dict[int, s
     return out, problems
 
 
-def _records(
+def _table(
     frame: pd.DataFrame,
     spec: Layer,
     columns: dict[str, str],
@@ -402,8 +406,8 @@ def _records(
     *,
     keep_blanks: bool = False,
     earlier: dict[int, str] | None = None,
-) -> list[Record | None]:
-    """One dict per row that survives, None where the row is rejected (with every reason recorded)."""
+) -> Columns:
+    """The columns of the rows that survive (every reason for the others recorded)."""
     converted: dict[str, list[Any]] = {}
     problems: dict[int, list[str]] = {i: [reason] for i, reason in (earlier or {}).items()}
     for f in spec.fields:
@@ -427,17 +431,18 @@ def _records(
         for i, status in enumerate(converted["status"]):
             if status not in STATES:
                 problems.setdefault(i, []).append(f"status {status!r} is not one of {', '.join(STATES)}")
-    names = list(converted)
-    records: list[Record | None] = []
-    for i, values in enumerate(zip(*converted.values(), strict=True)):
-        if geoms[i] is None:
-            records.append(None)
-        elif i in problems:
+    alive = np.fromiter((g is not None for g in geoms), dtype=bool, count=len(geoms))
+    for i in sorted(problems):
+        if alive[i]:
             checked.rejected.append(RowProblem(int(rows[i]), "; ".join(problems[i])))
-            records.append(None)
-        else:
-            records.append({"_row": int(rows[i]), "_geom": geoms[i], **dict(zip(names, values, strict=True))})
-    return records
+            alive[i] = False
+    keep = np.flatnonzero(alive)
+    table: Columns = {"_row": np.asarray(rows[keep], dtype=object), "_geom": geoms[keep]}
+    for name, values in converted.items():
+        column = np.empty(len(values), dtype=object)
+        column[:] = values
+        table[name] = column[keep]
+    return table
 
 
 def reject_repeated_codes(
@@ -487,27 +492,19 @@ def estimate_households(
     return np.maximum(estimate, 1).astype(np.int64)
 
 
-def households_to_estimate(records: list[Record]) -> list[Record]:
-    """Residential buildings without a household count (they get an estimate); every building without one
-    counts 0 until then."""
-    missing = [r for r in records if r.get("households") is None and r.get("residential", True)]
-    for r in records:
-        if r.get("households") is None:
-            r["households"] = 0
-    return missing
-
-
-def fill_household_estimates(
-    records: list[Record], metric_epsg: int, *, dwelling_size_m2: float, into: str = "households"
-) -> None:
-    """Estimate households from footprint area (in `metric_epsg`) and floors, flagged as estimated; `into` another
-    key keeps the estimate beside the row (keyed imports decide in the database whether it applies)."""
-    if not records:
-        return
-    areas = gpd.GeoSeries([r["_geom"] for r in records], crs=STORAGE_CRS).to_crs(metric_epsg).area.to_numpy()
-    floors = np.array([np.nan if r.get("floors") is None else r["floors"] for r in records], dtype=float)
-    estimates = estimate_households(areas, floors, dwelling_size_m2=dwelling_size_m2)
-    for r, n in zip(records, estimates, strict=True):
-        r[into] = int(n)
-        if into == "households":
-            r["households_estimated"] = True
+def household_estimates(table: Columns, metric_epsg: int, *, dwelling_size_m2: float) -> np.ndarray:
+    """An estimate of households (footprint area in `metric_epsg` × floors ÷ dwelling size) for each residential
+    building of `table` without a count, None for the others. Keyed imports keep it beside the row; the database
+    decides whether it applies (a new building, or one whose count was an estimate) or a counted value stays."""
+    n = len(table["_geom"])
+    out = np.full(n, None, dtype=object)
+    households = table.get("households", np.full(n, None, dtype=object))
+    residential = table.get("residential", np.full(n, None, dtype=object))
+    missing = np.flatnonzero((households == None) & (residential != False))  # noqa: E711, E712 (elementwise)
+    if not len(missing):
+        return out
+    geoms = gpd.GeoSeries(table["_geom"][missing], crs=STORAGE_CRS)
+    areas = geoms.to_crs(metric_epsg).area.to_numpy()
+    floors = pd.to_numeric(pd.Series(table.get("floors", out)[missing], dtype=object), errors="coerce").to_numpy(float)
+    out[missing] = estimate_households(areas, floors, dwelling_size_m2=dwelling_size_m2).tolist()
+    return out

@@ -34,7 +34,6 @@ import contextlib
 from dataclasses import dataclass, field
 
 import geopandas as gpd
-import momepy
 import numpy as np
 import pandas as pd
 import shapely
@@ -203,6 +202,8 @@ def _enclosures(
         lines = parts[np.isin(shapely.get_type_id(parts), (1, 2))]  # LineString, LinearRing
     if not len(lines):
         return gpd.GeoSeries(shapely.get_parts(boundary), crs=crs)
+    import momepy  # here, not at the top: its import (libpysal, scipy docs) costs every CLI command ~0.7 s
+
     # clip=True drops the polygons that polygonize finds in the boundary's holes.
     blocks = momepy.enclosures(gpd.GeoSeries(lines, crs=crs), limit=limit, clip=True)
     return blocks.geometry.reset_index(drop=True)
@@ -264,6 +265,8 @@ def _enclosed_tessellation(footprints: gpd.GeoDataFrame, blocks: gpd.GeoSeries, 
     blocks = blocks.rename_axis("block")  # momepy names the block column after the index
     # The sites are shrunk and segmentized already; simplify=False because momepy's coverage_simplify fails on
     # the odd cell that comes out as a collection.
+    import momepy
+
     tess = momepy.enclosed_tessellation(sites, blocks, shrink=0, segment=0, simplify=False, n_jobs=n_jobs)
     return _simplified(tess[["block", "geometry"]])
 

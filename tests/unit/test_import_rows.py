@@ -76,17 +76,15 @@ def test_multi_part_lines_become_single_edges() -> None:
 
 def test_missing_households_are_estimated_for_homes_only() -> None:
     home = shapely.Point(121.55, 29.87).buffer(0.0002)  # about 400 m² in EPSG:4550
-    records = [
-        {"_geom": home, "households": None, "residential": True, "floors": 6},
-        {"_geom": home, "households": None, "residential": False, "floors": 6},
-        {"_geom": home, "households": 12, "residential": True, "floors": None},
-    ]
-    missing = rows.households_to_estimate(records)
-    assert missing == [records[0]] and records[1]["households"] == 0
-    rows.fill_household_estimates(missing, 4550, dwelling_size_m2=90.0)
+    table = {
+        "_geom": np.array([home, home, home], dtype=object),
+        "households": np.array([None, None, 12], dtype=object),
+        "residential": np.array([True, False, True], dtype=object),
+        "floors": np.array([6, 6, None], dtype=object),
+    }
+    estimates = rows.household_estimates(table, 4550, dwelling_size_m2=90.0)
     area = gpd.GeoSeries([home], crs=4326).to_crs(4550).area.iloc[0]
-    assert records[0]["households"] == int(area * 6 // 90.0) and records[0]["households_estimated"]
-    assert records[2]["households"] == 12 and "households_estimated" not in records[2]
+    assert estimates.tolist() == [int(area * 6 // 90.0), None, None]
     assert rows.estimate_households(np.array([10.0, 900.0]), np.array([np.nan, 2]), dwelling_size_m2=90).tolist() == [
         1,
         20,
