@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
-from api import errors, limits
+from api import errors, headers, limits
 from api.routers import (
     audit,
     auth,
     coverage,
+    docs,
     downloads,
     health,
     incidents,
@@ -77,10 +78,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         summary="网格化管理 — community grids, buildings, facilities and incidents on PostGIS",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from api/routers/docs.py, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     errors.install(app)
     limits.install(app)  # body size (413) and anonymous incident reports per client (429)
+    headers.install(app)  # CSP, nosniff, no-store on personal answers; HEAD on every GET route
     app.include_router(health.router)
     app.include_router(downloads.router)  # before routers whose /api/x/{id} would catch /download
     for router in layers.routers():
@@ -99,5 +103,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(visits.router)
     for router in ogc.routers():
         app.include_router(router)
+    app.include_router(docs.router)
     pages.mount(app)
     return app

@@ -15,6 +15,7 @@ from gis.auth.users import ANONYMOUS, Principal
 from gis.errors import InvalidInput, PreconditionRequired
 from gis.layers import queries
 from gis.layers.features import BBox
+from gis.registry import ascii_digits
 from gis.settings import Settings
 
 
@@ -70,7 +71,7 @@ def if_match(
     if if_match is None:
         raise PreconditionRequired("send If-Match with the plan version this edit is based on", where="If-Match")
     value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not ascii_digits(value):
         raise InvalidInput(f"If-Match: {if_match!r} is not a plan version", where="If-Match")
     return int(value)
 

@@ -83,6 +83,8 @@ def _http_detail(request: Request, exc: HTTPException) -> tuple[str, dict[str, A
         # Not Starlette's Allow header: with one route per method it names only the first route's methods.
         return f"{request.method} is not allowed on {request.url.path}", {"where": "method"}
     if exc.status_code == 400 and detail == "There was an error parsing the body":
+        if isinstance(exc.__cause__, RecursionError):  # the JSON parser gives up on deep nesting
+            return "body: the JSON is nested too deeply to read", {"where": "body"}
         return "body: the request body cannot be read (is it UTF-8 text in the declared Content-Type?)", {
             "where": "body"
         }

@@ -1,6 +1,6 @@
-"""Request limits: body size (413), anonymous incident reports and sign-in attempts per client (429) as
-ASGI middleware,
-and no NUL characters in text (422) as a dependency of every route.
+"""Request limits: body size (413), anonymous incident reports, sign-in attempts and expensive reads per client
+(429) as ASGI middleware, no NUL characters in text (422) as a dependency of every route, and the helpers routes
+use for what costs the server most: JSON bodies nested too deeply, points per request.
 
 The middleware reads the app's settings (`app.state.settings`) on every request, so an app built with other settings
 (tests, `create_app(settings)`) gets its own limits. Answers are problem+json like every other error.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,13 +24,20 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import principal
 from api.errors import problem
+from api.media_types import is_json
 from gis.errors import InvalidInput
+from gis.registry import ascii_digits
 from gis.settings import Settings
 
 # Routes where anyone may report an incident without signing in: the ones a spammer would hammer.
 ANONYMOUS_SUBMISSION_ROUTES = frozenset({"/api/incidents", "/open311/v2/requests.json"})
 SIGN_IN_ROUTE = "/api/auth/token"
+# Public reads that each run walking-network searches (catchments, reach): cheap to ask, costly to answer.
+EXPENSIVE_READS = re.compile(r"/api/reach|/api/facilities/[^/]+/catchment|/ogc/collections/catchments/items(/[^/]+)?")
+# Routes of EXPENSIVE_READS declare this: a bearer token lifts their rate limit, so it must be a valid one (401).
+TOKEN_CHECKED = Depends(principal)
 NUL = "\x00"
 
 
@@ -79,7 +87,7 @@ class BodyLimit:
             return
         limit = _settings(scope).max_body_bytes
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and ascii_digits(declared.decode("latin-1")) and int(declared) > limit:
             await _send_problem(scope, send, 413, "Content too large", BodyTooLarge(limit).detail)
             return
 
@@ -110,8 +118,8 @@ class BodyLimit:
 
 
 class ClientRateLimit:
-    """429 with Retry-After when one client IP sends too many anonymous incident reports, or too many
-    sign-in attempts (password guessing).
+    """429 with Retry-After when one client IP sends too many anonymous incident reports, too many
+    sign-in attempts (password guessing) or too many anonymous expensive reads (EXPENSIVE_READS).
 
     A moving window in this process's memory: with several server processes each keeps its own count.
     Incident reports carrying a bearer token are not counted: authentication answers for those (a valid token
@@ -124,20 +132,8 @@ class ClientRateLimit:
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            settings = _settings(scope)
-            path = scope["path"].rstrip("/")
-            if path in ANONYMOUS_SUBMISSION_ROUTES and not _carries_bearer_token(scope):
-                rule = (
-                    "incident-report",
-                    settings.anonymous_submissions_per_minute,
-                    "incident reports",
-                    "or send a token",
-                )
-            elif path == SIGN_IN_ROUTE:
-                rule = ("sign-in", settings.sign_in_attempts_per_minute, "sign-in attempts", "")
-            else:
-                rule = None
+        if scope["type"] == "http":
+            rule = _rule(scope)
             if rule is not None and rule[1] > 0 and not await self._allowed(scope, send, *rule):
                 return
         await self.app(scope, receive, send)
@@ -159,6 +155,21 @@ class ClientRateLimit:
             **{"Retry-After": str(retry_after)},
         )
         return False
+
+
+def _rule(scope: Scope) -> tuple[str, int, str, str] | None:
+    """The window a request counts against: (key, per minute, what is counted, how to avoid it), or None."""
+    settings = _settings(scope)
+    path = scope["path"].rstrip("/")
+    if scope["method"] == "POST":
+        if path in ANONYMOUS_SUBMISSION_ROUTES and not _carries_bearer_token(scope):
+            return "incident-report", settings.anonymous_submissions_per_minute, "incident reports", "or send a token"
+        if path == SIGN_IN_ROUTE:
+            return "sign-in", settings.sign_in_attempts_per_minute, "sign-in attempts", ""
+    elif scope["method"] in ("GET", "HEAD") and EXPENSIVE_READS.fullmatch(path) and not _carries_bearer_token(scope):
+        what = "anonymous catchment and reach requests"
+        return "expensive-read", settings.anonymous_expensive_reads_per_minute, what, "or send a token"
+    return None
 
 
 def _carries_bearer_token(scope: Scope) -> bool:
@@ -189,7 +200,7 @@ async def no_nul_characters(request: Request) -> None:
         if NUL in name or NUL in str(value):
             raise _nul_refused(name)
     content_type = request.headers.get("content-type", "")
-    if request.method in ("GET", "HEAD", "DELETE", "OPTIONS") or content_type.startswith("multipart/"):
+    if request.method in ("GET", "HEAD", "DELETE", "OPTIONS") or content_type.lower().startswith("multipart/"):
         return
     try:
         body = await request.body()
@@ -198,10 +209,10 @@ async def no_nul_characters(request: Request) -> None:
         body = b""
     else:
         fields = []
-    if content_type.startswith("application/json") or content_type.endswith("+json"):
+    if is_json(content_type):  # in any case, with any parameters, `+json` types too: as FastAPI reads JSON
         if b"\\u0000" in body:  # how JSON writes NUL; raw control characters are not JSON at all
             try:
-                parsed = json.loads(body)
+                parsed = load_json(body)
             except ValueError:  # not JSON: the route refuses it (422) or never reads it
                 return
             path = _nul_path(parsed, "body")
@@ -221,20 +232,43 @@ def _nul_refused(where: str) -> InvalidInput:
 
 
 def _nul_path(value: Any, path: str) -> str | None:
-    """Where in a parsed JSON value a string holds NUL (`body.items.2.name`), or None."""
-    if isinstance(value, str):
-        return path if NUL in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = f"{path}.{key}" if NUL in key else _nul_path(item, f"{path}.{key}")
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _nul_path(item, f"{path}.{i}")
-            if found is not None:
-                return found
+    """Where in a parsed JSON value a string holds NUL (`body.items.2.name`), or None.
+
+    A walk with its own stack, not recursion: a body nested as deep as the parser allows must not end in a
+    RecursionError here, with the request's own frames already on the stack."""
+    pending: list[tuple[Any, str]] = [(value, path)]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str) and NUL in value:
+            return path
+        if isinstance(value, dict):
+            for key in value:
+                if NUL in key:
+                    return f"{path}.{key}"
+            pending += reversed([(item, f"{path}.{key}") for key, item in value.items()])
+        elif isinstance(value, list):
+            pending += reversed([(item, f"{path}.{i}") for i, item in enumerate(value)])
     return None
+
+
+def load_json(raw: bytes | str) -> Any:
+    """`json.loads` for a request body: ValueError, never RecursionError, for JSON nested too deeply to read."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
+
+
+def cap_points(count: int, settings: Settings, *, where: str, cli: str) -> None:
+    """422 naming `where` when a request carries more points than GRIDMAP_MAX_POINTS_PER_REQUEST: the HTTP API
+    answers while the client waits; a larger job is a file for the command line (`cli`)."""
+    cap = settings.max_points_per_request
+    if count > cap:
+        raise InvalidInput(
+            f"{where}: {count} points, more than the limit of {cap} per request (GRIDMAP_MAX_POINTS_PER_REQUEST); "
+            f"split the request or run `{cli}` for larger jobs",
+            where=where,
+        )
 
 
 def install(app: FastAPI) -> None:

@@ -8,6 +8,15 @@ from functools import lru_cache
 from importlib import resources
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is one or more ASCII digits 0-9: an id, code, zoom level, EPSG code or version.
+
+    `str.isdigit()` alone also accepts "²" or "١", which `int()` then refuses (or reads as another number):
+    every check that a value is digits goes through here. Codes are digit strings, hence this home.
+    """
+    return text.isascii() and text.isdigit()
+
+
 @dataclass(frozen=True)
 class Tier:
     minutes: int
@@ -89,7 +98,7 @@ def _parse_code_layout(key: str, raw: dict) -> CodeLayout:
     segments = []
     for item in raw["segments"]:
         segment, _, width = item.partition(":")
-        if segment not in CODE_SEGMENTS or not width.isdigit() or int(width) < 1:
+        if segment not in CODE_SEGMENTS or not ascii_digits(width) or int(width) < 1:
             raise ValueError(f"{where}: bad segment {item!r}; expected NAME:WIDTH with NAME in {CODE_SEGMENTS}")
         segments.append((segment, int(width)))
     names = [segment for segment, _ in segments]
@@ -104,7 +113,7 @@ def _parse_code_layout(key: str, raw: dict) -> CodeLayout:
         title=str(raw.get("name", key)),
     )
     service = layout.service_code
-    if layout.width("service") != len(service) or not (service.isdigit() or not service):
+    if layout.width("service") != len(service) or not (ascii_digits(service) or not service):
         raise ValueError(f"{where}: service_code {service!r} does not fit the service segment")
     if layout.numbering not in CODE_NUMBERINGS:
         raise ValueError(f"{where}: numbering {layout.numbering!r} is not one of {CODE_NUMBERINGS}")

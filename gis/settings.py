@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     anonymous_submissions_per_minute: int = Field(default=30, ge=0)
     sign_in_attempts_per_minute: int = Field(default=10, ge=0)  # per client IP; 0 = unlimited
 
+    # Costly requests (issue 15): points per bulk assignment or candidate list (larger jobs: the CLI), anonymous
+    # catchment and reach requests per client IP and minute (0 = unlimited), the holes and parts of a geometry a
+    # client sends (besides max_vertices), the statement time of a plan edit, and the public base URL that
+    # absolute links start with (unset: the request's own, i.e. its Host header).
+    max_points_per_request: int = Field(default=10_000, ge=1)
+    anonymous_expensive_reads_per_minute: int = Field(default=60, ge=0)
+    max_holes: int = Field(default=1_000, ge=0)
+    max_parts: int = Field(default=100, ge=1)
+    plan_edit_timeout_s: float = Field(default=30.0, gt=0)
+    public_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
     # Sign-in: the key signing access tokens (HS256); when unset one is generated once and kept in the
     # database's `meta` table, so every server process on that database accepts the same tokens.
     secret_key: str | None = Field(default=None, repr=False)

@@ -27,6 +27,9 @@ VENDOR = {
     "heat": NODE_MODULES / "leaflet.heat" / "dist",
     "draw": NODE_MODULES / "leaflet-draw" / "dist",
     "vectorgrid": NODE_MODULES / "leaflet.vectorgrid" / "dist",
+    # The API documentation pages (/docs, /redoc; api/routers/docs.py).
+    "swagger-ui": NODE_MODULES / "swagger-ui-dist",
+    "redoc": NODE_MODULES / "redoc" / "bundles",
 }
 
 STATIC_URL = "/static"

@@ -9,13 +9,6 @@ import json
 from html import escape
 from typing import Any
 
-_STYLE = """
-body { font: 14px/1.5 "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 1.5em 2em; color: #222; }
-table { border-collapse: collapse; margin: .5em 0 1em; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
-th { background: #f2f2f2; text-align: left; } pre { background: #f6f6f6; padding: 8px; overflow: auto; }
-nav a { margin-right: 1em; }
-"""
-
 
 def _links(links: list[dict[str, Any]]) -> str:
     items = "".join(
@@ -105,7 +98,8 @@ def render(kind: str, doc: dict[str, Any]) -> str:
     )
     return (
         "<!doctype html><html lang='zh'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)} · gridmap OGC API</title><style>{_STYLE}</style></head><body>"
+        f"<title>{escape(title)} · gridmap OGC API</title>"
+        "<link rel='stylesheet' href='/static/gridmap/ogc.css'></head><body>"
         f"<nav><a href='/ogc?f=html'>gridmap OGC API</a><a href='/ogc/collections?f=html'>collections</a></nav>"
         f"<h1>{escape(title)}</h1>{body}{nav}</body></html>"
     )

@@ -17,7 +17,7 @@ def headers_for(
     name = name or f"test-{role.replace('_', '-')}"
     found = session.execute(text("SELECT id, role FROM users WHERE username = :n"), {"n": name}).first()
     if found is None:
-        user_id = add_user(session, name, role, actor="test", grids=grids)["id"]
+        user_id = add_user(session, name, role, actor="test", grids=grids, display_name="测试用户")["id"]
     else:
         assert found.role == role, f"user {name} exists as {found.role}, not {role}"
         user_id = found.id

@@ -45,7 +45,11 @@ LIVE_PASSWORD = "browser-test-password"
 
 
 def fresh_database(settings: Settings, suffix: str) -> Engine:
-    """A recreated, migrated database `<name>_<suffix>` on the configured server; stops the run if unusable."""
+    """A recreated, migrated database `<name>_<suffix>` on the configured server; stops the run if unusable.
+
+    On the embedded cluster the database is created by its superuser and migrated by the owner role (ensure_database
+    and upgrade take any of the cluster's URLs), while the engine connects as the app role: every test proves the
+    app works without privileges it should not have. A configured URL does all three as given."""
     try:
         base = make_url(database_url(settings))
         name = f"{base.database}_{suffix}"
@@ -177,7 +181,7 @@ def browser_database(settings: Settings) -> Iterator[str]:
         ).scalar_one()  # fmt: skip
         for role in ("admin", "planner", "dispatcher", "viewer", "grid_worker"):
             grids = (first_grid,) if role == "grid_worker" else ()
-            add_user(session, role, role, actor="test", password=LIVE_PASSWORD, grids=grids)
+            add_user(session, role, role, actor="test", password=LIVE_PASSWORD, grids=grids, display_name="测试用户")
     url = engine.url.render_as_string(hide_password=False)
     engine.dispose()
     yield url

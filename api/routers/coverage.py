@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import Offset, PlannerActor, SessionDep, SettingsDep
+from api.deps import Offset, PlannerActor, PrincipalDep, SessionDep, SettingsDep, SignedIn
+from api.limits import TOKEN_CHECKED, cap_points
 from api.schemas.coverage import (
     Candidates,
     Catchment,
@@ -20,6 +21,7 @@ from api.schemas.coverage import (
     RunRequest,
     SiteSuggestions,
 )
+from gis.auth.users import actors_for
 from gis.coverage import catchments, facilities
 from gis.coverage import runs as coverage_runs
 from gis.coverage import sites as site_suggestion
@@ -78,8 +80,9 @@ def start_run(
 
 
 @router.get("/api/coverage/runs/{run_id}", summary="a coverage run: status, progress and report")
-def get_run(session: SessionDep, run_id: Annotated[int, Path(ge=1)]) -> CoverageRun:
-    return CoverageRun.model_validate(coverage_runs.get_run(session, run_id))
+def get_run(session: SessionDep, run_id: Annotated[int, Path(ge=1)], who: PrincipalDep) -> CoverageRun:
+    run = actors_for(session, who, [coverage_runs.get_run(session, run_id)])[0]  # the public never sees logins
+    return CoverageRun.model_validate(run)
 
 
 @router.get("/api/coverage", summary="building and household coverage per area, category and tier")
@@ -126,10 +129,14 @@ def get_gaps(
     return Gaps.model_validate(found)
 
 
-@router.get("/api/coverage/suggest", summary="k new sites adding the most uncovered households (network nodes)")
+@router.get(
+    "/api/coverage/suggest",
+    summary="k new sites adding the most uncovered households (network nodes); staff or an API token",
+)
 def get_suggestions(
     session: SessionDep,
     settings: SettingsDep,
+    _who: SignedIn,  # a search over the whole walking network: not for anonymous callers
     category: Category,
     k: Annotated[int, Query(ge=1, le=site_suggestion.MAX_SITES)] = 5,
     minutes: Annotated[int | None, Query(ge=1, le=120, description="default: the category's tier")] = None,
@@ -148,8 +155,13 @@ def get_suggestions(
     return SiteSuggestions.model_validate(found)
 
 
-@router.post("/api/coverage/suggest", summary="the same among candidate points the planner supplies")
-def post_suggestions(session: SessionDep, settings: SettingsDep, body: Candidates) -> SiteSuggestions:
+@router.post(
+    "/api/coverage/suggest",
+    summary="the same among candidate points the planner supplies; staff or an API token, "
+    "at most GRIDMAP_MAX_POINTS_PER_REQUEST candidates (more: `gridmap coverage suggest --candidates FILE`)",
+)
+def post_suggestions(session: SessionDep, settings: SettingsDep, _who: SignedIn, body: Candidates) -> SiteSuggestions:
+    cap_points(len(body.candidates), settings, where="candidates", cli="gridmap coverage suggest --candidates FILE")
     for n, (lon, lat) in enumerate(body.candidates):
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise InvalidInput(f"candidates[{n}] = [{lon}, {lat}] is not WGS 84 [lon, lat]", where=f"candidates[{n}]")
@@ -166,7 +178,11 @@ def post_suggestions(session: SessionDep, settings: SettingsDep, body: Candidate
     return SiteSuggestions.model_validate(found)
 
 
-@router.get("/api/facilities/{facility_id}/catchment", summary="what a facility reaches on foot (display only)")
+@router.get(
+    "/api/facilities/{facility_id}/catchment",
+    summary="what a facility reaches on foot (display only)",
+    dependencies=[TOKEN_CHECKED],  # a token lifts the anonymous rate limit (api.limits): it must be valid
+)
 def get_catchment(
     session: SessionDep,
     settings: SettingsDep,

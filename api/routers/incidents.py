@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from api.deps import BBoxDep, Offset, PrincipalDep, SessionDep, SettingsDep
+from api.deps import BBoxDep, Offset, PrincipalDep, SessionDep, SettingsDep, SignedIn
+from api.limits import cap_points
 from api.schemas.common import Location
 from api.schemas.incidents import (
     BulkAssignment,
@@ -41,15 +42,30 @@ def _place(location: Location | None, address: str | None) -> Place:
     return Place(lon=location.lon, lat=location.lat, crs=location.crs, address=address)
 
 
+def _client(who: Principal, request: Request) -> str:
+    """Whose Idempotency-Keys a report's key is among: the token's account (the same on every device and
+    network), else the public client's address (behind a proxy, uvicorn's --proxy-headers puts the real one
+    there). Two anonymous clients behind one address share a scope; random keys (UUIDs) keep them apart."""
+    if who.authenticated:
+        return f"user:{who.id}"
+    return f"address:{request.client.host if request.client else 'unknown'}"
+
+
 @router.post("", status_code=201)
 def report(
     body: IncidentReport,
     session: SessionDep,
     settings: SettingsDep,
     who: PrincipalDep,
+    request: Request,
     response: Response,
     idempotency_key: Annotated[
-        str | None, Header(max_length=200, description="retries with the same key make one incident")
+        str | None,
+        Header(
+            max_length=200,
+            description="retries with the same key and the same report make one incident; the key belongs to its "
+            "client (the token's account, else the client's address); reused for a different report: 409",
+        ),
     ] = None,
 ) -> IncidentReported:
     incident, created = incidents.report(
@@ -62,18 +78,22 @@ def report(
         reporter_contact=body.reporter_contact,
         photo_url=body.photo_url,
         idempotency_key=idempotency_key,
+        client=_client(who, request),
         actor=who.name,  # "public" for anonymous reports
+        staff=who.authenticated,
     )
     response.headers["Location"] = f"/api/incidents/{incident['id']}"
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     # A replay by key returns an existing incident: it gets the same privacy as any other read.
-    return reported_for(privacy.audience_of(session, who, incident["id"]), incident)
+    audience = privacy.audience_of(session, who, incident["id"])
+    return reported_for(audience, privacy.shown_to(session, audience, incident))
 
 
 @router.post("/bulk", summary="assign many points to grids at once (vectorised; nothing is stored)")
-def bulk_assign(body: BulkPoints, session: SessionDep, settings: SettingsDep) -> BulkAssignment:
+def bulk_assign(body: BulkPoints, session: SessionDep, settings: SettingsDep, _who: SignedIn) -> BulkAssignment:
+    cap_points(len(body.points), settings, where="points", cli="gridmap assign FILE")  # larger jobs: the CLI
     xy = np.asarray(body.points, dtype=float)
     result = assign_points(session, xy[:, 0], xy[:, 1], crs=body.crs, snap_m=settings.locate_snap_m)
     return BulkAssignment.model_validate(
@@ -130,7 +150,7 @@ def _detail(session: Session, who: Principal, incident_id: int) -> Incident:
     """The incident with its history, as `who` may see it (with the reporter's contact for dispatchers)."""
     audience = privacy.audience_of(session, who, incident_id)
     found = incidents.get_incident(session, incident_id, contact=audience is privacy.Audience.DISPATCH)
-    return incident_for(audience, found)
+    return incident_for(audience, privacy.shown_to(session, audience, found))
 
 
 @router.post("/{incident_id}/transitions")

@@ -15,7 +15,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from api import ogc_documents as docs
+from api.base_url import public_root
 from api.deps import AsOf, Offset, SessionDep, SettingsDep
+from api.limits import EXPENSIVE_READS, TOKEN_CHECKED
 from api.media_types import DOWNLOADS, GEOJSON, JSON, SCHEMA, GeoJSONResponse, SchemaResponse
 from api.routers.tiles import TILE_RESPONSES, tile_response
 from api.schemas import ogc as schemas
@@ -60,7 +62,7 @@ def _content_crs(crs: OgcCrs) -> dict[str, str]:
 
 
 def _base(request: Request) -> tuple[str, str]:
-    root = str(request.base_url).rstrip("/")
+    root = public_root(request)
     return f"{root}{PREFIX}", root
 
 
@@ -93,7 +95,7 @@ def _downloads(request: Request, c: Collection) -> list[dict[str, Any]]:
     """Enclosure links to whole-layer downloads (gis.exchange.downloads), for collections that are stored layers."""
     if c.id not in LAYERS:
         return []
-    root = str(request.base_url).rstrip("/")
+    root = public_root(request)
     return [
         docs.link(f"{root}/api/{c.id}/download?format={key}", "enclosure", DOWNLOADS[key], f"download as {key}")
         for key in FORMATS
@@ -106,6 +108,11 @@ class CollectionRouter:
     def __init__(self, collection: Collection) -> None:
         self.collection = collection
         self.router = APIRouter(prefix=f"{PREFIX}/collections/{collection.id}", tags=["ogc"])
+        # Items computed on request (catchments) are rate-limited for the public (api.limits): a bearer token
+        # lifts that, so there it must be a valid one.
+        self.item_dependencies: list[Any] = (
+            [TOKEN_CHECKED] if EXPENSIVE_READS.fullmatch(f"{PREFIX}/collections/{collection.id}/items") else []
+        )
         self._register()
 
     def _register(self) -> None:
@@ -125,6 +132,7 @@ class CollectionRouter:
         @self.router.get(
             "/items",
             summary=f"{c.id} features",
+            dependencies=self.item_dependencies,
             **_offers(GEOJSON, schemas.items_model(c)),
             description=f"Filter by equality on a queryable: {filters}."
             + (" Grids: ?plan=ID for a plan other than the published one." if c.plan_scoped else "")
@@ -148,6 +156,8 @@ class CollectionRouter:
             c.check_as_of(as_of)
             if datetime is not None and c.temporal is None:
                 raise BadParameter(f"datetime: the {c.id} collection has no time to filter on", where="datetime")
+            if bbox_crs is not None and bbox is None:
+                raise BadParameter("bbox-crs: names the CRS of bbox, and there is no bbox", where="bbox-crs")
             output = parse_crs(crs, where="crs")
             query = ItemQuery(
                 bbox=parse_bbox(bbox, parse_crs(bbox_crs, where="bbox-crs")) if bbox is not None else None,
@@ -169,7 +179,10 @@ class CollectionRouter:
             return _answer(request, f, document, GEOJSON, "items", _content_crs(output))
 
         @self.router.get(
-            "/items/{featureId}", summary=f"one {c.id} feature", **_offers(GEOJSON, schemas.feature_model(c))
+            "/items/{featureId}",
+            summary=f"one {c.id} feature",
+            dependencies=self.item_dependencies,
+            **_offers(GEOJSON, schemas.feature_model(c)),
         )
         def item(
             request: Request,

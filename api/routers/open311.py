@@ -6,7 +6,6 @@ Errors on these routes follow the spec — a list of {code, description} — ins
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -17,7 +16,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from api.base_url import public_root
 from api.deps import PrincipalDep, SessionDep, SettingsDep
+from api.limits import load_json
+from api.media_types import is_json
 from api.schemas.open311 import (
     Discovery,
     Endpoint,
@@ -33,7 +35,7 @@ from gis.errors import GridmapError
 from gis.incidents import privacy
 from gis.incidents import records as incidents
 from gis.incidents.records import IncidentFilter, Place
-from gis.registry import incident_categories
+from gis.registry import ascii_digits, incident_categories
 from gis.settings import Settings
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -72,7 +74,7 @@ def _service(code: str) -> Service:
 
 @router.get("/discovery.json")
 def discovery(request: Request) -> Discovery:
-    base = str(request.base_url).rstrip("/") + "/open311/v2"
+    base = public_root(request) + "/open311/v2"
     return Discovery(
         changeset=CHANGESET,
         contact="gridmap dispatch centre",
@@ -111,7 +113,7 @@ def _list(
     limit: int,
 ) -> list[ServiceRequest]:
     if ids:
-        wanted = [int(i) for i in ids.split(",") if i.strip().isdigit()][:limit]
+        wanted = [int(i) for i in ids.split(",") if ascii_digits(i.strip())][:limit]
         return [_one(session, who, i) for i in wanted]
     page = incidents.list_incidents(
         session, IncidentFilter(category=service_code, since=start, until=end), limit=limit, offset=0
@@ -196,8 +198,8 @@ async def create_request(
     """POST as the spec says (form-encoded), or as a JSON object with the same fields."""
     raw = await request.body()
     try:
-        if request.headers.get("content-type", "").startswith("application/json"):
-            fields = _json_fields(json.loads(raw or b"{}"))
+        if is_json(request.headers.get("content-type")):
+            fields = _json_fields(load_json(raw or b"{}"))
         else:
             fields = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=False).items()}
     except (ValueError, UnicodeDecodeError, AttributeError):

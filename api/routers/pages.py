@@ -1,14 +1,19 @@
-"""Map pages and the static assets they load, all served by the app."""
+"""Map pages and the static assets they load, all served by the app.
+
+Each page is sent with its request's CSP nonce on its inline scripts and styles (api/headers.py), and a
+basemap from elsewhere, when one is chosen, is added to the page's img-src.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import SessionDep, SettingsDep
+from api.headers import allow, csp_nonce, nonced, tile_source
 from gis.layers.extent import data_center
 from gis.settings import Settings
 from maps import assets
@@ -26,8 +31,17 @@ BasemapQ = Annotated[
 ]
 
 
-def _basemap(settings: Settings, name: str | None) -> assets.Basemap:
-    return assets.basemap(name or settings.basemap, custom_url=settings.basemap_url, custom_crs=settings.basemap_crs)
+def _basemap(request: Request, settings: Settings, name: str | None) -> assets.Basemap:
+    """The page's basemap; its tile server (if not the app) becomes an allowed image source of this page."""
+    base = assets.basemap(name or settings.basemap, custom_url=settings.basemap_url, custom_crs=settings.basemap_crs)
+    source = tile_source(base.url)
+    if source is not None:
+        allow(request, "img-src", source)
+    return base
+
+
+def _page(request: Request, document: str) -> HTMLResponse:
+    return HTMLResponse(nonced(document, csp_nonce(request)))
 
 
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)
@@ -45,29 +59,37 @@ def index() -> str:
 
 
 @router.get("/maps/overview", response_class=HTMLResponse, summary="overview map of communities and grids")
-def overview(session: SessionDep) -> str:
-    return overview_page(data_center(session))
+def overview(request: Request, session: SessionDep) -> HTMLResponse:
+    return _page(request, overview_page(data_center(session)))
 
 
 @router.get("/maps/public", response_class=HTMLResponse, summary="public service-facility map (生活圈)")
-def public(session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None) -> str:
-    return public_page(data_center(session), base=_basemap(settings, basemap), lang=lang)
+def public(
+    request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
+) -> HTMLResponse:
+    base = _basemap(request, settings, basemap)
+    return _page(request, public_page(data_center(session), base=base, lang=lang))
 
 
 @router.get("/maps/planner", response_class=HTMLResponse, summary="planner's grid editor")
 def planner(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     plan: Annotated[int | None, Query(description="plan id; default: the current plan")] = None,
     lang: Lang = "zh",
     basemap: BasemapQ = None,
-) -> str:
-    return planner_page(data_center(session), plan_id=plan, base=_basemap(settings, basemap), lang=lang)
+) -> HTMLResponse:
+    base = _basemap(request, settings, basemap)
+    return _page(request, planner_page(data_center(session), plan_id=plan, base=base, lang=lang))
 
 
 @router.get("/maps/dispatch", response_class=HTMLResponse, summary="dispatch map of incidents")
-def dispatch(session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None) -> str:
-    return dispatch_page(data_center(session), base=_basemap(settings, basemap), lang=lang)
+def dispatch(
+    request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
+) -> HTMLResponse:
+    base = _basemap(request, settings, basemap)
+    return _page(request, dispatch_page(data_center(session), base=base, lang=lang))
 
 
 def mount(app: FastAPI) -> None:

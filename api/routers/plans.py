@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import IfMatchDep, PlannerActor, SessionDep, SettingsDep
+from api.deps import IfMatchDep, PlannerActor, PrincipalDep, SessionDep, SettingsDep
 from api.schemas.plans import (
     BalanceEdit,
     BalanceResult,
@@ -31,7 +31,8 @@ from api.schemas.plans import (
     SplitResult,
     UndoResult,
 )
-from gis.geo.user_geometry import parse_geojson
+from gis.auth.users import actors_for
+from gis.geo.user_geometry import geometry_bounds, parse_geojson
 from gis.layers import features
 from gis.layers.catalog import get_layer
 from gis.plans import commands, lifecycle
@@ -45,10 +46,16 @@ router = APIRouter(prefix="/api/plans", tags=["plans"])
 
 
 def _edit(
-    session: SessionDep, plan_id: int, command: commands.Command, version: int, actor: str, response: Response
+    session: SessionDep,
+    settings: SettingsDep,
+    plan_id: int,
+    command: commands.Command,
+    version: int,
+    actor: str,
+    response: Response,
 ) -> dict[str, Any]:
-    """Carry out the command; the new version goes out as the ETag."""
-    result = handle(session, plan_id, command, version=version, actor=actor)
+    """Carry out the command within the configured statement time; the new version goes out as the ETag."""
+    result = handle(session, plan_id, command, version=version, actor=actor, timeout_s=settings.plan_edit_timeout_s)
     response.headers["ETag"] = f'"{result.version}"'
     return result.to_dict()
 
@@ -80,15 +87,21 @@ def plan_grids(plan_id: int, session: SessionDep, settings: SettingsDep) -> dict
 
 
 @router.get("/{plan_id}/operations", summary="the plan's append-only operation log", response_model=list[PlanOperation])
-def plan_operations(plan_id: int, session: SessionDep) -> list[dict[str, Any]]:
-    return lifecycle.operations(session, plan_id)
+def plan_operations(plan_id: int, session: SessionDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    return actors_for(session, who, lifecycle.operations(session, plan_id))  # the public never sees logins
 
 
 @router.post("/{plan_id}/merge", response_model=MergeResult)
 def merge(
-    plan_id: int, body: MergeEdit, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
+    plan_id: int,
+    body: MergeEdit,
+    session: SessionDep,
+    settings: SettingsDep,
+    version: IfMatchDep,
+    actor: PlannerActor,
+    response: Response,
 ) -> dict[str, Any]:
-    return _edit(session, plan_id, commands.Merge(tuple(body.grids)), version, actor, response)
+    return _edit(session, settings, plan_id, commands.Merge(tuple(body.grids)), version, actor, response)
 
 
 @router.post("/{plan_id}/split", response_model=SplitResult)
@@ -101,8 +114,8 @@ def split(
     actor: PlannerActor,
     response: Response,
 ) -> dict[str, Any]:
-    line = parse_geojson(body.line, "LineString", where="line", max_vertices=settings.max_vertices)
-    return _edit(session, plan_id, commands.Split(body.grid, line), version, actor, response)
+    line = parse_geojson(body.line, "LineString", where="line", **geometry_bounds(settings))
+    return _edit(session, settings, plan_id, commands.Split(body.grid, line), version, actor, response)
 
 
 @router.post("/{plan_id}/redraw", response_model=PlanEditResult)
@@ -115,20 +128,34 @@ def redraw(
     actor: PlannerActor,
     response: Response,
 ) -> dict[str, Any]:
-    polygon = parse_geojson(body.polygon, "Polygon", where="polygon", max_vertices=settings.max_vertices)
-    return _edit(session, plan_id, commands.Redraw(body.grid, polygon), version, actor, response)
+    polygon = parse_geojson(body.polygon, "Polygon", where="polygon", **geometry_bounds(settings))
+    return _edit(session, settings, plan_id, commands.Redraw(body.grid, polygon), version, actor, response)
 
 
 @router.post("/{plan_id}/reassign", response_model=PlanEditResult)
 def reassign(
-    plan_id: int, body: ReassignEdit, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
+    plan_id: int,
+    body: ReassignEdit,
+    session: SessionDep,
+    settings: SettingsDep,
+    version: IfMatchDep,
+    actor: PlannerActor,
+    response: Response,
 ) -> dict[str, Any]:
-    return _edit(session, plan_id, commands.Reassign(body.grid, tuple(body.buildings)), version, actor, response)
+    return _edit(
+        session, settings, plan_id, commands.Reassign(body.grid, tuple(body.buildings)), version, actor, response
+    )
 
 
 @router.post("/{plan_id}/balance", response_model=BalanceResult)
 def balance(
-    plan_id: int, body: BalanceEdit, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
+    plan_id: int,
+    body: BalanceEdit,
+    session: SessionDep,
+    settings: SettingsDep,
+    version: IfMatchDep,
+    actor: PlannerActor,
+    response: Response,
 ) -> dict[str, Any]:
     command = commands.Balance(
         community=body.community,
@@ -137,26 +164,32 @@ def balance(
         max_households=body.max_households,
         seed=body.seed,
     )
-    return _edit(session, plan_id, command, version, actor, response)
+    return _edit(session, settings, plan_id, command, version, actor, response)
 
 
 @router.post("/{plan_id}/renumber", response_model=RenumberResult)
 def renumber(
     plan_id: int,
     session: SessionDep,
+    settings: SettingsDep,
     version: IfMatchDep,
     actor: PlannerActor,
     response: Response,
     body: RenumberEdit | None = None,
 ) -> dict[str, Any]:
-    return _edit(session, plan_id, commands.Renumber(body.layout if body else None), version, actor, response)
+    return _edit(session, settings, plan_id, commands.Renumber(body.layout if body else None), version, actor, response)
 
 
 @router.post("/{plan_id}/undo", response_model=UndoResult)
 def undo(
-    plan_id: int, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
+    plan_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    version: IfMatchDep,
+    actor: PlannerActor,
+    response: Response,
 ) -> dict[str, Any]:
-    return _edit(session, plan_id, commands.Undo(), version, actor, response)
+    return _edit(session, settings, plan_id, commands.Undo(), version, actor, response)
 
 
 @router.get("/{plan_id}/validation", response_model=PlanValidation)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, SettingsDep
+from api.limits import TOKEN_CHECKED
 from api.schemas.coverage import Reach
 from gis.coverage.reach import reach_from
 from gis.geo.coordinates import point_to_wgs84
@@ -14,7 +15,11 @@ from gis.geo.coordinates import point_to_wgs84
 router = APIRouter(tags=["coverage"])
 
 
-@router.get("/api/reach", summary="the nearest facility of every category by walking distance from a point")
+@router.get(
+    "/api/reach",
+    summary="the nearest facility of every category by walking distance from a point",
+    dependencies=[TOKEN_CHECKED],  # a token lifts the anonymous rate limit (api.limits): it must be valid
+)
 def get_reach(
     session: SessionDep,
     settings: SettingsDep,

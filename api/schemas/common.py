@@ -38,7 +38,7 @@ class WorkerRef(BaseModel):
     """A grid worker as others may see them: id and name, never contacts."""
 
     id: int
-    name: str
+    name: str = Field(description="the display name (never the login)")
 
 
 class PointGeometry(BaseModel):

@@ -5,22 +5,34 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Timestamp
-from gis.auth.users import MIN_PASSWORD, ROLES
+from gis.auth.users import MAX_DISPLAY_NAME, MIN_PASSWORD, ROLES
 
 
 class UserCreate(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: str = Field(description=" | ".join(ROLES))
     password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=1024)
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_DISPLAY_NAME,
+        description="what the public sees instead of the login (required for grid workers; else the role's label "
+        "and the id)",
+    )
     grids: list[str] = Field(default_factory=list, max_length=1000, description="grid codes (grid workers)")
 
 
 class UserChange(BaseModel):
     role: str | None = None
-    password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=1024)
-    active: bool | None = Field(default=None, description="false disables sign-in and every token of the user")
-    display_name: str | None = Field(default=None, max_length=200)
+    password: str | None = Field(
+        default=None, min_length=MIN_PASSWORD, max_length=1024, description="ends the user's access tokens"
+    )
+    active: bool | None = Field(
+        default=None,
+        description="false disables sign-in and every token of the user (API tokens for good); a change either way "
+        "ends the user's access tokens",
+    )
+    display_name: str | None = Field(default=None, min_length=1, max_length=MAX_DISPLAY_NAME)
 
 
 class TokenRequest(BaseModel):
@@ -32,8 +44,8 @@ class User(BaseModel):
     """An account as admins see it."""
 
     id: int
-    name: str
-    display_name: str | None
+    name: str = Field(description="the login: staff answers only")
+    display_name: str = Field(description="what public answers name the account by")
     role: str = Field(description=" | ".join(ROLES))
     active: bool = Field(description="false: cannot sign in, and its tokens do not work")
     created_at: Timestamp | None

@@ -1,7 +1,11 @@
 """Bearer tokens: short-lived signed access tokens from sign-in, and long-lived API tokens for integrations.
 
 Access tokens are JWTs (HS256) naming the user by id; every request looks the user up again, so disabling
-an account or changing its role takes effect at once, not when the token expires. API tokens are random
+an account or changing its role takes effect at once, not when the token expires. Each access token also
+carries the account's token generation (`gen`) and an id of its own (`jti`): a password change, disabling or
+re-enabling the account, or signing out everywhere counts the generation up and so ends every token issued
+before; signing out ends the one token (kept in `revoked_access_tokens` until it would have expired). Both
+are checked in the same statement that loads the user, so a request costs no extra round trip. API tokens are random
 (`gmt_` + 256 bits), shown once when issued and kept only as their sha256 — enough for values this
 unguessable, and it keeps the lookup a plain indexed equality. Both travel as `Authorization: Bearer …`.
 """
@@ -18,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis import audit
-from gis.auth.users import Principal, active_principal, get_user
+from gis.auth.users import Principal, active_principal, end_sessions, get_user
 from gis.errors import InvalidInput, NotFound, Unauthorized
 from gis.settings import Settings
 
@@ -46,7 +50,15 @@ def issue_access_token(
     """OAuth2 token response for a signed-in user: access_token, token_type, expires_in, expires_at."""
     issued = now or datetime.now(UTC)
     expires = issued + timedelta(minutes=ttl_minutes)
-    claims = {"sub": str(principal.id), "name": principal.name, "iss": ISSUER, "iat": issued, "exp": expires}
+    claims = {
+        "sub": str(principal.id),
+        "name": principal.name,
+        "iss": ISSUER,
+        "iat": issued,
+        "exp": expires,
+        "gen": principal.generation,
+        "jti": secrets.token_urlsafe(16),
+    }
     return {
         "access_token": jwt.encode(claims, key, algorithm=ALGORITHM),
         "token_type": "bearer",
@@ -59,20 +71,72 @@ def principal_for(session: Session, token: str, key: str) -> Principal:
     """Who a bearer token (access or API) stands for; Unauthorized when it is invalid, expired or revoked."""
     if token.startswith(API_TOKEN_PREFIX):
         return _api_token_principal(session, token)
+    claims = _claims(token, key)
+    row = session.execute(
+        text("""SELECT id, username, role, token_generation,
+                       EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = :jti) AS signed_out
+                FROM users WHERE id = :id AND active"""),
+        {"id": claims["user_id"], "jti": claims["jti"]},
+    ).first()
+    if row is None:
+        raise Unauthorized("the account of this token is disabled or gone", invalid_token=True)
+    if row.token_generation != claims["gen"]:
+        raise Unauthorized(
+            "the access token was ended by a password change, by disabling the account or by signing out "
+            "everywhere: sign in again",
+            invalid_token=True,
+        )
+    if row.signed_out:
+        raise Unauthorized("the access token was signed out: sign in again", invalid_token=True)
+    return Principal(id=row.id, name=row.username, role=row.role, via="password", generation=row.token_generation)
+
+
+def _claims(token: str, key: str) -> dict[str, Any]:
+    """The checked claims of an access token, with `user_id` (Unauthorized when invalid or expired).
+
+    Tokens from before token generations existed carry no `gen`: refused, their users sign in again once."""
     try:
         claims = jwt.decode(
-            token, key, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "iat", "sub"]}
+            token, key, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "iat", "sub", "gen", "jti"]}
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the access token has expired: sign in again", invalid_token=True) from None
     except jwt.InvalidTokenError:
         raise Unauthorized("the bearer token is not valid", invalid_token=True) from None
-    if not str(claims["sub"]).isdigit():
+    subject, generation, jti = str(claims["sub"]), claims["gen"], claims["jti"]
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not (subject.isascii() and subject.isdigit()) or type(generation) is not int or not isinstance(jti, str):
         raise Unauthorized("the bearer token is not valid", invalid_token=True)
-    principal = active_principal(session, int(claims["sub"]), via="password")
-    if principal is None:
-        raise Unauthorized("the account of this token is disabled or gone", invalid_token=True)
-    return principal
+    return claims | {"user_id": int(subject)}
+
+
+def sign_out(session: Session, principal: Principal, token: str, key: str, *, everywhere: bool = False) -> None:
+    """End the access token `principal` signed in with (`token`), or with `everywhere` every access token of the
+    account. API tokens are not signed out: an admin revokes them."""
+    if principal.via != "password":
+        raise InvalidInput(
+            "signing out ends access tokens from sign-in; an API token is revoked by an admin "
+            "(DELETE /api/tokens/{id})",
+            where="Authorization",
+        )
+    if everywhere:
+        end_sessions(session, principal.user_id)
+    else:
+        claims = _claims(token, key)
+        # Expired entries go as new ones come: the table holds only tokens that would still work.
+        session.execute(text("DELETE FROM revoked_access_tokens WHERE expires_at < now()"))
+        session.execute(
+            text("""INSERT INTO revoked_access_tokens (jti, user_id, expires_at)
+                    VALUES (:jti, :user, to_timestamp(:exp)) ON CONFLICT (jti) DO NOTHING"""),
+            {"jti": claims["jti"], "user": principal.user_id, "exp": claims["exp"]},
+        )
+    audit.record(
+        session,
+        actor=principal.name,
+        action="user.sign_out",
+        target=f"user:{principal.name}",
+        after={"everywhere": everywhere},
+    )
 
 
 def _digest(token: str) -> str:

@@ -5,12 +5,16 @@ as the public. Grid workers are users linked to their grids' lineages by `grid_w
 so a worker's login and the record `gridmap worker assign` made are one row. Passwords are kept only as
 argon2id hashes; a user without one (e.g. a worker created by `worker assign`) cannot sign in with a
 password until one is set.
+
+The login is for staff: answers the public gets name an account by its display name (required for grid workers,
+their role's label and id when none was given, e.g. "网格员 12"), never by its login (`public_names`).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +35,19 @@ MIN_PASSWORD = 8
 _NAME = re.compile(r"^[\w.@-]{1,64}$")
 # Actors the platform itself writes into logs: no account may take these names.
 RESERVED_NAMES = frozenset({PUBLIC, "anonymous", "open311", "demo", "system"})
+# How the public sees an account with no display name of its own ("网格员 12"); migration 0009 keeps a copy.
+ROLE_LABELS = {
+    "admin": "管理员",
+    "planner": "网格管理员",
+    "dispatcher": "调度员",
+    "grid_worker": "网格员",
+    "viewer": "查看员",
+}
+MAX_DISPLAY_NAME = 200
+# Public names of actors that are no account: commands run on the server (`cli:OSUSER` names an OS login).
+CLI_ACTOR_PREFIX = "cli:"
+CLI_PUBLIC_NAME = "命令行"
+UNKNOWN_PUBLIC_NAME = "工作人员"
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
@@ -46,6 +63,7 @@ class Principal:
     role: str
     via: str = "public"  # "password" (an access token from sign-in), "api_token" or "public"
     token_id: int | None = None  # the API token used, if any
+    generation: int = 0  # the account's token generation: access tokens issued under an older one are refused
 
     @property
     def authenticated(self) -> bool:
@@ -85,6 +103,19 @@ def _check_role(role: str) -> str:
     return role
 
 
+def check_display_name(display_name: str, name: str) -> str:
+    """The display name, trimmed: not blank, and not the login (the public sees it; the login stays staff's)."""
+    shown = display_name.strip()
+    if not shown or len(shown) > MAX_DISPLAY_NAME:
+        raise InvalidInput(f"display_name: 1–{MAX_DISPLAY_NAME} characters, not only spaces", where="display_name")
+    if shown.casefold() == name.casefold():
+        raise InvalidInput(
+            "display_name: the public sees it, so it must not be the login name; give the person's name",
+            where="display_name",
+        )
+    return shown
+
+
 _USER_COLUMNS = """u.id, u.username AS name, u.display_name, u.role, u.active, u.created_at,
     (u.password_hash IS NOT NULL) AS has_password,
     (SELECT COALESCE(array_agg(g.code ORDER BY g.code), '{}') FROM grid_workers w
@@ -122,14 +153,28 @@ def create_user(
     display_name: str | None = None,
 ) -> dict[str, Any]:
     """A new account. A grid worker's grids are linked by `gis.incidents.workers.add_user`, which sits above
-    plans (grids are found in the current plan)."""
+    plans (grids are found in the current plan).
+
+    A grid worker needs a display name (residents see it as the person responsible for their grid); other
+    accounts without one are shown as their role's label and id ("调度员 7").
+    """
     _check_name(name)
     _check_role(role)
+    if display_name is not None:
+        display_name = check_display_name(display_name, name)
+    elif role == "grid_worker":
+        raise InvalidInput(
+            "display_name: a grid worker needs a display name (the public sees it, never the login)",
+            where="display_name",
+        )
     password_hash = hash_password(password) if password is not None else None
+    # The id is drawn first so that the default display name can carry it, in the same statement.
     user_id = session.execute(
-        text("""INSERT INTO users (username, display_name, role, password_hash) VALUES (:name, :display, :role, :hash)
+        text("""INSERT INTO users (id, username, display_name, role, password_hash)
+                SELECT n, :name, COALESCE(:display, :label || ' ' || n), :role, :hash
+                FROM (SELECT nextval(pg_get_serial_sequence('users', 'id')) AS n) AS next_id
                 ON CONFLICT (username) DO NOTHING RETURNING id"""),
-        {"name": name, "display": display_name, "role": role, "hash": password_hash},
+        {"name": name, "display": display_name, "label": ROLE_LABELS[role], "role": role, "hash": password_hash},
     ).scalar_one_or_none()
     if user_id is None:
         raise Conflict(f"user {name!r} already exists; change it instead", where="name")
@@ -152,6 +197,10 @@ def change_user(
 
     A change that would leave no active admin is refused (Conflict naming `role` or `active`): nobody could
     manage accounts any more except on the server's command line.
+
+    A new password, disabling and re-enabling end every access token issued before (the token generation
+    counts up): a leaked token or a stolen session dies with the change, not hours later. Disabling also
+    revokes the account's API tokens for good: enabling it again does not bring them back.
     """
     if (role is not None and role != "admin") or active is False:
         _keep_an_active_admin(session, name, where="role" if role is not None and role != "admin" else "active")
@@ -162,16 +211,33 @@ def change_user(
     if active is not None:
         values["active"] = active
     if display_name is not None:
-        values["display_name"] = display_name
+        values["display_name"] = check_display_name(display_name, name)
     if password is not None:
         values["password_hash"] = hash_password(password)
     if not values:
         raise InvalidInput("nothing to change: give role, password, active or display_name", where="body")
+    ends_sessions = password is not None or (active is not None and active != before["active"])
+    if ends_sessions:
+        values["token_generation"] = User.token_generation + 1
     session.execute(
         update(User).where(User.username == name).values(values).execution_options(synchronize_session=False)
     )
+    revoked = 0
+    if active is False and before["active"]:
+        revoked = len(
+            session.execute(
+                text("""UPDATE api_tokens SET revoked_at = now() WHERE user_id = :id AND revoked_at IS NULL
+                        RETURNING id"""),
+                {"id": before["id"]},
+            ).all()
+        )
     after = get_user(session, name)
-    changed = _summary(after) | ({"password": "changed"} if password is not None else {})
+    changed = (
+        _summary(after)
+        | ({"password": "changed"} if password is not None else {})
+        | ({"sessions": "ended"} if ends_sessions else {})
+        | ({"api_tokens_revoked": revoked} if revoked else {})
+    )
     audit.record(
         session, actor=actor, action="user.change", target=f"user:{name}", before=_summary(before), after=changed
     )
@@ -204,7 +270,8 @@ def _summary(user: dict[str, Any]) -> dict[str, Any]:
 def authenticate(session: Session, name: str, password: str) -> Principal:
     """The active user with this name and password; one message for every failure (no user enumeration)."""
     row = session.execute(
-        text("SELECT id, username, role, active, password_hash FROM users WHERE username = :name"), {"name": name}
+        text("SELECT id, username, role, active, password_hash, token_generation FROM users WHERE username = :name"),
+        {"name": name},
     ).first()
     refused = Unauthorized("wrong user name or password", where="password")
     if row is None or row.password_hash is None:
@@ -216,7 +283,7 @@ def authenticate(session: Session, name: str, password: str) -> Principal:
         session.execute(
             text("UPDATE users SET password_hash = :h WHERE id = :id"), {"h": _hasher.hash(password), "id": row.id}
         )
-    return Principal(id=row.id, name=row.username, role=row.role, via="password")
+    return Principal(id=row.id, name=row.username, role=row.role, via="password", generation=row.token_generation)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -227,13 +294,54 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 def active_principal(session: Session, user_id: int, *, via: str, token_id: int | None = None) -> Principal | None:
-    """The user as a principal with the role they have now, or None when gone or disabled."""
+    """The user as a principal with the role (and token generation) they have now, or None when gone or disabled."""
     row = session.execute(
-        text("SELECT id, username, role FROM users WHERE id = :id AND active"), {"id": user_id}
+        text("SELECT id, username, role, token_generation FROM users WHERE id = :id AND active"), {"id": user_id}
     ).first()
     if row is None:
         return None
-    return Principal(id=row.id, name=row.username, role=row.role, via=via, token_id=token_id)
+    return Principal(
+        id=row.id, name=row.username, role=row.role, via=via, token_id=token_id, generation=row.token_generation
+    )
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """End every access token the account holds (count its token generation up); API tokens are untouched."""
+    session.execute(text("UPDATE users SET token_generation = token_generation + 1 WHERE id = :id"), {"id": user_id})
+
+
+def public_names(session: Session, actors: Iterable[str]) -> dict[str, str]:
+    """How the public sees each actor a log names: an account by its display name, never its login; the
+    platform's own actors ("public", "open311", "system") as they are; a command run on the server as "命令行"
+    (`cli:USER` names an OS login); anything else as "工作人员"."""
+    wanted = set(actors)
+    accounts: dict[str, str] = dict(
+        session.execute(
+            text("SELECT username, display_name FROM users WHERE username = ANY(:names)"), {"names": sorted(wanted)}
+        ).all()
+    )
+    shown: dict[str, str] = {}
+    for actor in wanted:
+        if actor in accounts:
+            shown[actor] = accounts[actor]
+        elif actor.lower() in RESERVED_NAMES:
+            shown[actor] = actor
+        elif actor.startswith(CLI_ACTOR_PREFIX):
+            shown[actor] = CLI_PUBLIC_NAME
+        else:
+            shown[actor] = UNKNOWN_PUBLIC_NAME
+    return shown
+
+
+def with_public_actors(session: Session, rows: list[dict[str, Any]], key: str = "actor") -> list[dict[str, Any]]:
+    """`rows` (log entries) with the actor under `key` replaced by its public name (`public_names`)."""
+    shown = public_names(session, (row[key] for row in rows if row.get(key) is not None))
+    return [row | {key: shown[row[key]]} if row.get(key) is not None else row for row in rows]
+
+
+def actors_for(session: Session, principal: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Log entries as `principal` may see them: signed-in staff see logins, the public sees public names."""
+    return rows if principal.authenticated else with_public_actors(session, rows)
 
 
 def ensure_admin(session: Session, *, actor: str, password: str | None = None, name: str = "admin") -> str | None:

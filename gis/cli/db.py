@@ -41,9 +41,10 @@ def stop() -> None:
 
 @app.command()
 def status() -> None:
-    """Where the database is, whether it runs, and its PostGIS version."""
+    """Where the database is, whether it runs, the role the app connects as, and its PostGIS version."""
     from gis.db.cluster import redact_url
     from gis.db.engine import check_postgis, database_url, make_engine
+    from gis.db.roles import is_superuser
 
     with failing_clearly():
         current = settings()
@@ -62,11 +63,21 @@ def status() -> None:
             console.print(f"  url: {cluster.url()}")
             if not running:
                 raise typer.Exit(1)
-        engine = make_engine(database_url(current))
+        url = database_url(current)
+        engine = make_engine(url)
         try:
             console.print(f"PostGIS: {check_postgis(engine)}")
         finally:
             engine.dispose()
+        role, superuser = is_superuser(url)
+        console.print(f"app role: {role}{' (superuser)' if superuser else ''}", highlight=False)
+        if superuser:
+            # Printed, not fatal: a configured URL is used as given, but the operator should know what it allows.
+            console.print(
+                f"[bold yellow]warning:[/] the app connects as superuser {role!r}: it can bypass the append-only audit "
+                "log and read or change anything in the cluster; connect as a role without SUPERUSER",
+                highlight=False,
+            )
 
 
 @app.command()

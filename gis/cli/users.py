@@ -27,7 +27,9 @@ def add(
     name: Name,
     role: Annotated[str, typer.Option(help=ROLE_HELP)],
     password: Annotated[str | None, typer.Option(help="asked for (not echoed) when omitted")] = None,
-    display_name: Annotated[str | None, typer.Option(help="e.g. 王芳")] = None,
+    display_name: Annotated[
+        str | None, typer.Option(help="e.g. 王芳: what the public sees; required for grid workers")
+    ] = None,
     grid: Annotated[list[str] | None, typer.Option(help="grid code in the current plan (grid workers; repeat)")] = None,
 ) -> None:
     """Create an account that signs in with a password."""
@@ -44,7 +46,8 @@ def add(
 
 @app.command()
 def passwd(name: Name, password: Annotated[str | None, typer.Option(help="asked for when omitted")] = None) -> None:
-    """Set a user's password (also gives a login to a worker made by `gridmap worker assign`)."""
+    """Set a user's password (also gives a login to a worker made by `gridmap worker assign`); the user's
+    access tokens issued before stop working."""
     from gis.auth import users
 
     secret = _password(password)
@@ -58,13 +61,17 @@ def set_(
     name: Name,
     role: Annotated[str | None, typer.Option(help=ROLE_HELP)] = None,
     active: Annotated[bool | None, typer.Option("--active/--disabled", help="enable or disable the account")] = None,
-    display_name: Annotated[str | None, typer.Option()] = None,
+    display_name: Annotated[str | None, typer.Option(help="what the public sees instead of the login")] = None,
+    password: Annotated[str | None, typer.Option(help="a new password (`gridmap user passwd` asks for it)")] = None,
 ) -> None:
-    """Change a user's role, display name, or disable / enable the account."""
+    """Change a user's role, display name or password, or disable / enable the account. A new password,
+    disabling and enabling end the user's access tokens issued before; disabling also revokes its API tokens."""
     from gis.auth import users
 
     with failing_clearly(), migrated_session() as session:
-        user = users.change_user(session, name, actor=actor(), role=role, active=active, display_name=display_name)
+        user = users.change_user(
+            session, name, actor=actor(), role=role, active=active, display_name=display_name, password=password
+        )
     console.print(f"user {user['name']}: {user['role']}, {'active' if user['active'] else 'disabled'}")
 
 

@@ -15,7 +15,9 @@ app = typer.Typer(help="grid workers (网格员)", no_args_is_help=True)
 def assign(
     username: Annotated[str, typer.Argument(help="login name; created as a grid worker if new")],
     grid: Annotated[str, typer.Argument(help="grid code in the current plan")],
-    name: Annotated[str | None, typer.Option(help="display name, e.g. 王芳")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="display name, e.g. 王芳: required for a new worker (the public sees it)")
+    ] = None,
 ) -> None:
     """Make a worker responsible for a grid; the assignment follows the grid into later plans."""
     from gis.incidents.workers import assign_worker

@@ -5,6 +5,11 @@ The cluster lives under `<home>/pg` (home defaults to `.gridmap` in the checkout
 enter the data directory: if the checkout sits under a private directory (e.g. /root), the cluster is
 kept under /var/tmp instead and `<home>/cluster.json` records where. When port 55432 is taken by
 another cluster (a second checkout on the same machine), the next free port is used and recorded.
+
+It is least-privilege (gis/db/roles.py): every connection proves a SCRAM password, kept in `<home>/pgpass`
+(0600); the data, log and socket directories are closed to other OS users; the app connects as a
+non-superuser role. A cluster provisioned before that (trust authentication, everything owned by `postgres`)
+is secured in place the first time it is used: passwords set, roles created, ownership handed over, reloaded.
 """
 
 from __future__ import annotations
@@ -25,11 +30,38 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
+from gis.db.roles import (
+    ADMIN_ROLE,
+    APP_ROLE,
+    OWNER_ROLE,
+    ROLES,
+    apply_grants,
+    embedded_roles,
+    ensure_roles,
+    new_password,
+    passfile_roles,
+    plain_dsn,
+    read_passfile,
+    transfer_ownership,
+    with_role,
+    write_passfile,
+)
+from gis.db.roles import cluster_url as _cluster_url
 from gis.errors import DatabaseUnavailable
 from gis.settings import Settings
 
-SERVER_USER = "postgres"
+__all__ = ["Cluster", "EmbeddedCluster", "ensure_database", "plain_dsn", "redact_url"]
+
+SERVER_USER = "postgres"  # the OS user the server runs as when gridmap runs as root
+
+# Every connection proves a password; the socket directory (0700) already keeps other OS users off the socket.
+PG_HBA = """# Written by gridmap (gis/db/cluster.py): every connection, socket or TCP, proves a SCRAM password.
+local   all   all                 scram-sha-256
+host    all   all   127.0.0.1/32  scram-sha-256
+host    all   all   ::1/128       scram-sha-256
+"""
 
 
 @dataclass
@@ -39,13 +71,21 @@ class Cluster:
     port: int
     bin_dir: str
     database: str
+    # Absent from records written before roles existed: such a cluster is secured when next used.
+    passfile: str = ""
+    secured: bool = False
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.data_dir).parent
 
     @property
     def log_file(self) -> str:
-        return str(Path(self.data_dir).parent / "postgres.log")
+        return str(self.base_dir / "postgres.log")
 
-    def url(self, database: str | None = None) -> str:
-        return f"postgresql+psycopg://{SERVER_USER}@127.0.0.1:{self.port}/{database or self.database}"
+    def url(self, database: str | None = None, role: str = APP_ROLE, *, strict: bool = True) -> str:
+        """The URL of `role` (the app's by default) on database `database` (the app's by default)."""
+        return _cluster_url(self.port, database or self.database, role, self.passfile, strict=strict)
 
 
 def _as_root() -> bool:
@@ -120,6 +160,12 @@ def _chown_to_server(path: Path) -> None:
         os.chown(path, server.pw_uid, server.pw_gid)
 
 
+def _close_to_others(path: Path) -> None:
+    """Only the server's OS user (and root) may enter: other local users cannot reach the socket or the files."""
+    _chown_to_server(path)
+    path.chmod(0o700)
+
+
 class EmbeddedCluster:
     """Provision, start, stop and describe the private cluster recorded under `settings.home`."""
 
@@ -127,6 +173,7 @@ class EmbeddedCluster:
         self.settings = settings
         self.home = Path(settings.home).resolve()
         self.record = self.home / "cluster.json"
+        self.passfile = self.home / "pgpass"
 
     # -- state ---------------------------------------------------------------------------------
     def _base_dir(self) -> Path:
@@ -139,7 +186,9 @@ class EmbeddedCluster:
     def load(self) -> Cluster | None:
         if not self.record.exists():
             return None
-        return Cluster(**json.loads(self.record.read_text()))
+        cluster = Cluster(**json.loads(self.record.read_text()))
+        cluster.passfile = cluster.passfile or str(self.passfile)
+        return cluster
 
     def _save(self, cluster: Cluster) -> None:
         self.record.write_text(json.dumps(asdict(cluster), indent=2) + "\n")
@@ -171,6 +220,10 @@ class EmbeddedCluster:
                     cluster.port = _next_free_port(cluster.port + 1)
                     self._save(cluster)
                 self._start(cluster)
+            if not cluster.secured:
+                self._secure(cluster)
+            elif set(ROLES) - passfile_roles(Path(cluster.passfile), cluster.port):
+                self._repair_passfile(cluster)
             self._ensure_database(cluster, cluster.database)
             return cluster
 
@@ -179,40 +232,101 @@ class EmbeddedCluster:
         data_dir, socket_dir = base / "pg", base / "run"
         for path in (base, socket_dir):
             path.mkdir(parents=True, exist_ok=True)
-            _chown_to_server(path)
+            _close_to_others(path)
         bin_dir = _find_bin_dir()
+        port = _next_free_port(self.settings.pg_port)
+        passwords = {role: new_password() for role in ROLES}
         if not (data_dir / "PG_VERSION").exists():
             data_dir.mkdir(parents=True, exist_ok=True)
-            _chown_to_server(data_dir)
-            data_dir.chmod(0o700)
-            done = _run(
-                [
-                    str(bin_dir / "initdb"),
-                    "-D",
-                    str(data_dir),
-                    "-U",
-                    SERVER_USER,
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--no-locale",
-                ],
-                as_server=True,
-            )
+            _close_to_others(data_dir)
+            # The superuser's password goes to initdb in a file only the server user can read, deleted at once:
+            # the cluster never runs a moment without passwords.
+            pwfile = base / "initdb.pw"
+            pwfile.unlink(missing_ok=True)
+            descriptor = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(passwords[ADMIN_ROLE] + "\n")
+            _chown_to_server(pwfile)
+            try:
+                done = _run(
+                    [
+                        str(bin_dir / "initdb"),
+                        "-D",
+                        str(data_dir),
+                        "-U",
+                        ADMIN_ROLE,
+                        "--auth-local=scram-sha-256",
+                        "--auth-host=scram-sha-256",
+                        f"--pwfile={pwfile}",
+                        "-E",
+                        "UTF8",
+                        "--no-locale",
+                    ],
+                    as_server=True,
+                )
+            finally:
+                pwfile.unlink(missing_ok=True)
             if done.returncode != 0:
                 raise DatabaseUnavailable(f"initdb failed in {data_dir}: {done.stderr.strip()}")
+        write_passfile(self.passfile, port, passwords)
         cluster = Cluster(
             data_dir=str(data_dir),
             socket_dir=str(socket_dir),
             bin_dir=str(bin_dir),
-            port=_next_free_port(self.settings.pg_port),
+            port=port,
             database=self.settings.database_name,
+            passfile=str(self.passfile),
         )
         self._save(cluster)
         return cluster
 
+    def _secure(self, cluster: Cluster) -> None:
+        """Make the running cluster least-privilege: passwords for every role, the owner and app roles, every
+        database and its objects owned by the owner role with the app's grants, SCRAM for every connection and
+        directories closed to other users. Idempotent; this is also how a cluster from before roles is upgraded
+        in place (it trusted local connections, so the first connection needs no password)."""
+        passfile = Path(cluster.passfile)
+        passwords = read_passfile(passfile)
+        passwords = {role: passwords.get(role) or new_password() for role in ROLES}
+        write_passfile(passfile, cluster.port, passwords)
+        admin = cluster.url("postgres", ADMIN_ROLE, strict=False)
+        try:
+            with psycopg.connect(plain_dsn(admin), autocommit=True) as conn:
+                ensure_roles(conn, passwords)
+                databases = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'"
+                    )
+                ]
+            for database in databases:
+                with psycopg.connect(plain_dsn(cluster.url(database, ADMIN_ROLE, strict=False))) as conn:
+                    transfer_ownership(conn)
+                apply_grants(cluster.url(database, OWNER_ROLE, strict=False))
+            Path(cluster.data_dir, "pg_hba.conf").write_text(PG_HBA)
+            with psycopg.connect(plain_dsn(admin), autocommit=True) as conn:
+                conn.execute("SELECT pg_reload_conf()")
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(f"cannot secure the embedded cluster in {cluster.data_dir}: {exc}") from exc
+        for path in (cluster.base_dir, Path(cluster.socket_dir)):
+            _close_to_others(path)
+        cluster.secured = True
+        self._save(cluster)
+
+    def _repair_passfile(self, cluster: Cluster) -> None:
+        """Rewrite the password file for the cluster's current port (it moves when its port was taken)."""
+        passwords = read_passfile(Path(cluster.passfile))
+        if set(ROLES) - passwords.keys():
+            raise DatabaseUnavailable(
+                f"the password file {cluster.passfile} of the embedded cluster is missing or incomplete: restore it, "
+                f"or delete {self.home} and {cluster.base_dir} to provision a new cluster"
+            )
+        write_passfile(Path(cluster.passfile), cluster.port, passwords)
+
     def _start(self, cluster: Cluster) -> None:
-        options = f"-p {cluster.port} -k {cluster.socket_dir} -c listen_addresses=127.0.0.1"
+        options = (
+            f"-p {cluster.port} -k {cluster.socket_dir} -c listen_addresses=127.0.0.1 -c unix_socket_permissions=0700"
+        )
         done = _run(
             [
                 f"{cluster.bin_dir}/pg_ctl",
@@ -243,17 +357,16 @@ class EmbeddedCluster:
         return True
 
     def _ensure_database(self, cluster: Cluster, name: str) -> None:
-        ensure_database(cluster.url("postgres"), name)
-
-
-def plain_dsn(url: str) -> str:
-    """A libpq DSN from an SQLAlchemy URL (drops the +driver suffix)."""
-    scheme, rest = url.split("://", 1)
-    return f"{scheme.split('+', 1)[0]}://{rest}"
+        ensure_database(cluster.url("postgres", ADMIN_ROLE), name)
 
 
 def ensure_database(admin_url: str, name: str, *, recreate: bool = False) -> None:
-    """Create database `name` (and PostGIS in it) on the server of `admin_url` when missing."""
+    """Create database `name` (and PostGIS in it) on the server of `admin_url` when missing.
+
+    On the embedded cluster any of its URLs will do (the app's too): the database is created by the superuser and
+    owned by the owner role. A configured URL is used as given."""
+    owner = OWNER_ROLE if OWNER_ROLE in embedded_roles(admin_url) else None
+    admin_url = with_role(admin_url, ADMIN_ROLE)
     try:
         with psycopg.connect(plain_dsn(admin_url), autocommit=True, connect_timeout=10) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -261,8 +374,11 @@ def ensure_database(admin_url: str, name: str, *, recreate: bool = False) -> Non
                 conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
                 exists = None
             if not exists:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        db_url = admin_url.rsplit("/", 1)[0] + "/" + name
+                create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+                if owner:
+                    create = sql.SQL("{} OWNER {}").format(create, sql.Identifier(owner))
+                conn.execute(create)
+        db_url = str(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
         with psycopg.connect(plain_dsn(db_url), autocommit=True, connect_timeout=10) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     except psycopg.Error as exc:

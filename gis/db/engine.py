@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gis.db.cluster import EmbeddedCluster, redact_url
+from gis.db.roles import APP_ROLE, OWNER_ROLE, apply_grants, embedded_roles, with_role
 from gis.errors import DatabaseUnavailable
 from gis.settings import Settings
 
@@ -26,7 +27,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def database_url(settings: Settings) -> str:
-    """The URL in use: GRIDMAP_DATABASE_URL, else the embedded cluster (started on demand)."""
+    """The URL the app uses: GRIDMAP_DATABASE_URL as given, else the embedded cluster's app role (the cluster
+    started on demand)."""
     if settings.database_url:
         url = settings.database_url
         if url.startswith("postgresql://"):
@@ -85,9 +87,14 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database of `url`. On the embedded cluster the owner role runs the migrations (whichever of its
+    URLs is given) and the app role is granted its privileges on the result; a configured URL does both as given."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    owner_url = with_role(url, OWNER_ROLE)
+    command.upgrade(alembic_config(owner_url), revision)
+    if APP_ROLE in embedded_roles(url):
+        apply_grants(owner_url, APP_ROLE)
 
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")

@@ -446,15 +446,38 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'planner', 'dispatcher', 'grid_worker', 'viewer')", name="user_role"),
+        CheckConstraint("btrim(display_name) <> ''", name="user_display_name_not_blank"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
-    display_name: Mapped[str | None] = mapped_column(Text)
+    display_name: Mapped[str] = mapped_column(Text)  # what public answers name the account by, never the login
     role: Mapped[str] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(Text)  # personal data: never on public endpoints
     password_hash: Mapped[str | None] = mapped_column(Text)  # argon2; NULL: cannot sign in with a password
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Access tokens carry the generation they were issued under; counting it up ends every one issued before.
+    token_generation: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class RevokedAccessToken(Base):
+    """An access token ended by signing out, kept until it would have expired anyway."""
+
+    __tablename__ = "revoked_access_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SignInFailure(Base):
+    """Failed sign-ins for one login name (its sha256, whether or not the account exists): the per-account backoff."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (CheckConstraint("failures > 0", name="sign_in_failures_positive"),)
+    login_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiToken(Base):
@@ -537,6 +560,7 @@ class Incident(Base):
     distance_m: Mapped[float | None] = mapped_column(Float)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    idempotency_request: Mapped[str | None] = mapped_column(String(64))  # sha256 of the report the key came with
     location = mapped_column(geometry("POINT"), nullable=False)
 
 

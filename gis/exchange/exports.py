@@ -30,7 +30,7 @@ from gis.plans.store import require_plan
 if TYPE_CHECKING:
     import geopandas as gpd
 
-_EPSG = re.compile(r"(?:epsg\s*:\s*)?(\d+)", re.IGNORECASE)
+_EPSG = re.compile(r"(?:epsg\s*:\s*)?(\d+)", re.IGNORECASE | re.ASCII)
 CRS_CHOICES = ", ".join(SYSTEMS) + " or EPSG:<code> (e.g. EPSG:4549)"
 
 

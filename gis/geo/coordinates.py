@@ -40,7 +40,7 @@ _LABELS = {
     "gcj02": "GCJ-02 (AMap/Tencent/WeChat)",
     "bd09": "BD-09 (Baidu)",
 }
-_EPSG = re.compile(r"^(?:epsg\s*:\s*)?(\d+)$", re.IGNORECASE)
+_EPSG = re.compile(r"^(?:epsg\s*:\s*)?(\d+)$", re.IGNORECASE | re.ASCII)  # ASCII digits: "EPSG:٤٥٤٩" is no code
 _CHOICES = ", ".join(SYSTEMS) + " or EPSG:<code> (e.g. EPSG:4549)"
 
 

@@ -12,6 +12,7 @@ from pyproj import CRS, Transformer
 
 from gis.db.models import STORAGE_SRID
 from gis.errors import FileRejected
+from gis.registry import ascii_digits
 
 STORAGE_CRS = CRS.from_epsg(STORAGE_SRID)
 
@@ -51,7 +52,7 @@ def metric_epsg_for_bounds(bounds: tuple[float, float, float, float]) -> int:
 def parse_crs(text: str) -> CRS:
     """Parse a user-given CRS ("EPSG:4549", "4490", "CRS84"), with a clear error."""
     value = text.strip()
-    if value.isdigit():
+    if ascii_digits(value):
         value = f"EPSG:{value}"
     try:
         return CRS.from_user_input(value)

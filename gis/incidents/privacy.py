@@ -5,19 +5,21 @@ too in practice (residents write names and phone numbers into them, photos show 
 reach dispatchers, admins and the grid worker whose grid the incident lies in. Everyone else — the public,
 viewers, planners, a worker looking at another grid — is the public: category, status, times, place.
 
-This module only names the audience; the response model of each audience (api/schemas/incidents.py) has exactly
-the fields that audience may see, so nothing else leaves the server.
+This module names the audience; the response model of each audience (api/schemas/incidents.py) has exactly
+the fields that audience may see, so nothing else leaves the server. Values are the one exception, here:
+the public's history names staff by their display names, never by their logins (`shown_to`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gis.auth.access import DISPATCH, worker_grid_ids, worker_owns_incident
-from gis.auth.users import Principal
+from gis.auth.users import Principal, with_public_actors
 
 
 class Audience(StrEnum):
@@ -50,3 +52,11 @@ def audience_by_grid(session: Session, principal: Principal) -> Callable[[int | 
     """`principal`'s audience for incidents by their grid id: one lookup of a worker's grids for a whole page."""
     own = worker_grid_ids(session, principal.user_id) if principal.role == "grid_worker" else set()
     return lambda grid_id: audience(principal, own_grid=grid_id in own)
+
+
+def shown_to(session: Session, audience: Audience, incident: dict[str, Any]) -> dict[str, Any]:
+    """`incident` (with its history) as `audience` may see its values: for the public, every actor of the history
+    by public name (`gis.auth.users.public_names`); staff and dispatch see logins."""
+    if audience is not Audience.PUBLIC or not incident.get("history"):
+        return incident
+    return incident | {"history": with_public_actors(session, incident["history"])}

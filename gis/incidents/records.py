@@ -2,12 +2,13 @@
 
 Every incident keeps the plan it was assigned against and the areas it landed in at that time; every
 report, transition and location correction is an event with actor, time and note. An idempotency key
-makes a retried report return the incident it already created. Reporters' contacts are stored but never
-returned by these functions' public views.
+makes a retried report return the incident it already created (see `report` for its scope). Reporters'
+contacts are stored but never returned by these functions' public views.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,13 +19,17 @@ from sqlalchemy.orm import Session
 
 from gis import audit
 from gis.db.models import STORAGE_SRID, Community, Grid, GridWorker, Incident, Street
-from gis.errors import InvalidInput, NotFound
+from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.geo.coordinates import point_to_wgs84
 from gis.incidents.workflow import CLOSED_STATES, allowed_actions, deadline, next_state
 from gis.locate.addresses import resolve_address
 from gis.locate.point import locate
 from gis.registry import incident_categories
 from gis.settings import Settings
+
+# Channels that say staff made the report (a grid worker's patrol, a sensor system's integration): statistics and
+# dispatch trust them, so the public cannot claim them.
+STAFF_CHANNELS = frozenset({"patrol", "sensor"})
 
 
 @dataclass(frozen=True)
@@ -139,20 +144,45 @@ def report(
     reporter_contact: str | None = None,
     photo_url: str | None = None,
     idempotency_key: str | None = None,
+    client: str = "public",
     actor: str = "public",
+    staff: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Create an incident (or return the one this idempotency key already made); returns (incident, created).
 
-    Exactly once per key, also under concurrent retries: a request that misses the first lookup because
-    the key's row is not committed yet waits on the unique index in the INSERT, then returns that row."""
+    `staff`: a signed-in account reports; only staff may claim a channel of STAFF_CHANNELS (403 otherwise).
+
+    An idempotency key belongs to its client: `client` names who sends the report (the API passes
+    "user:<id>" for a token's account and "address:<ip>" for the public), and the key is stored as
+    sha256(client, key), so one client's key never answers another client with its incident, and the
+    client's address is not kept. The same key from the same client with the same report (`request_digest`)
+    returns the first incident; with a different report it is a 409 naming `Idempotency-Key`, not a replay
+    of the first. Exactly once per key, also under concurrent retries: a request that misses the first
+    lookup because the key's row is not committed yet waits on the unique index in the INSERT, then answers
+    from that row the same way."""
+    if channel is not None and channel.strip().lower() in STAFF_CHANNELS and not staff:
+        raise Forbidden(
+            f"channel: {channel!r} is for reports by staff ({', '.join(sorted(STAFF_CHANNELS))}); "
+            "sign in, or leave channel out",
+            where="channel",
+        )
     if not (idempotency_key or "").strip():
         # An empty header is no key: stored as '' it would answer every later empty-key report with the
         # first one (someone else's incident) and store nothing.
         idempotency_key = None
-    if idempotency_key:
-        existing = _by_key(session, idempotency_key)
+    key = scoped_key(client, idempotency_key) if idempotency_key else None
+    digest = request_digest(
+        category=category,
+        place=place,
+        description=description,
+        channel=channel,
+        reporter_contact=reporter_contact,
+        photo_url=photo_url,
+    )
+    if key:
+        existing = _by_key(session, key)
         if existing is not None:
-            return _answer(session, existing, settings), False
+            return _replay(session, existing, digest, settings), False
     kind = _category(category)
     lon, lat, address = place.resolve(session)
     assignment = _assignment(session, lon, lat, settings)
@@ -162,10 +192,11 @@ def report(
         text("""
         INSERT INTO incidents (category, description, status, channel, reporter_contact, photo_url, address,
                                department, reported_at, state_entered_at, deadline_at, grid_id, plan_id,
-                               community_id, street_id, location_status, distance_m, idempotency_key, location)
+                               community_id, street_id, location_status, distance_m, idempotency_key,
+                               idempotency_request, location)
         VALUES (:category, :description, 'reported', :channel, :contact, :photo, :address, :department, :now,
                 :now, :due, :grid_id, :plan_id, :community_id, :street_id, :location_status, :distance_m, :key,
-                ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+                :digest, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id"""),
         {
@@ -178,7 +209,8 @@ def report(
             "department": kind.department,
             "now": now,
             "due": due,
-            "key": idempotency_key,
+            "key": key,
+            "digest": digest if key else None,
             "lon": lon,
             "lat": lat,
             **{k: v for k, v in assignment.items() if k != "located"},
@@ -187,16 +219,57 @@ def report(
     if incident_id is None:
         # A concurrent request with this key inserted first: ON CONFLICT waited until it committed (had it
         # rolled back, our row would have gone in), and under READ COMMITTED this next statement sees it.
-        winner = session.execute(
-            text("SELECT id FROM incidents WHERE idempotency_key = :k"), {"k": idempotency_key}
-        ).scalar_one()
-        return _answer(session, winner, settings), False
+        winner = session.execute(text("SELECT id FROM incidents WHERE idempotency_key = :k"), {"k": key}).scalar_one()
+        return _replay(session, winner, digest, settings), False
     _log(session, incident_id, actor, "report", None, "reported", details={"channel": channel})
     return _answer(session, incident_id, settings, workers=assignment["located"]["workers"]), True
 
 
+def scoped_key(client: str, key: str) -> str:
+    """The stored form of `client`'s Idempotency-Key `key`: 64 hex digits, whatever the key's length."""
+    return hashlib.sha256(json.dumps([client, key]).encode()).hexdigest()
+
+
+def request_digest(
+    *,
+    category: str,
+    place: Place,
+    description: str | None,
+    channel: str | None,
+    reporter_contact: str | None,
+    photo_url: str | None,
+) -> str:
+    """sha256 of the report as the service reads it: the same report however its JSON was spelled (key order,
+    spacing, `1` or `1.0`), a different one whenever any field the incident is made from differs."""
+    canonical = {
+        "category": category,
+        "place": [place.lon, place.lat, place.crs, place.address],
+        "description": description,
+        "channel": channel,
+        "reporter_contact": reporter_contact,
+        "photo_url": photo_url,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 def _by_key(session: Session, key: str) -> int | None:
     return session.execute(text("SELECT id FROM incidents WHERE idempotency_key = :k"), {"k": key}).scalar_one_or_none()
+
+
+def _replay(session: Session, incident_id: int, digest: str, settings: Settings) -> dict[str, Any]:
+    """The answer to a retry with a used key: the first incident if the report is the same, else a 409.
+
+    Incidents stored before keys were scoped have no digest: they answer as before, with the first incident."""
+    stored = session.execute(
+        text("SELECT idempotency_request FROM incidents WHERE id = :id"), {"id": incident_id}
+    ).scalar_one()
+    if stored is not None and stored != digest:
+        raise Conflict(
+            "Idempotency-Key: this key was already used for a different report; send a new key with each "
+            "new report (the same key only to retry the same report)",
+            where="Idempotency-Key",
+        )
+    return _answer(session, incident_id, settings)
 
 
 def _answer(

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis import audit
-from gis.auth.users import create_user, get_user
+from gis.auth.users import change_user, create_user, get_user
 from gis.errors import InvalidInput, NotFound
 from gis.geo.coordinates import point_to_wgs84
 from gis.locate.point import locate
@@ -38,19 +38,19 @@ def add_user(
 def assign_worker(
     session: Session, username: str, grid_code: str, *, display_name: str | None = None, actor: str = "system"
 ) -> dict:
-    """Make `username` (created as a grid worker if new) responsible for the current plan's grid `grid_code`."""
+    """Make `username` responsible for the current plan's grid `grid_code`. A new name is created as a grid
+    worker, which needs `display_name` (what residents see); an existing account takes a given one."""
     plan = current_plan_id(session)
     lineage = session.execute(
         text("SELECT lineage FROM grids WHERE plan_id = :plan AND code = :code"), {"plan": plan, "code": grid_code}
     ).scalar_one_or_none()
     if lineage is None:
         raise NotFound(f"grid {grid_code} is not in the current plan", where="grid")
-    user_id = session.execute(
-        text("""INSERT INTO users (username, display_name, role) VALUES (:username, :display, 'grid_worker')
-                ON CONFLICT (username) DO UPDATE SET display_name = COALESCE(:display, users.display_name)
-                RETURNING id"""),
-        {"username": username, "display": display_name},
-    ).scalar_one()
+    user_id = session.execute(text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar_one_or_none()
+    if user_id is None:
+        user_id = create_user(session, username, "grid_worker", actor=actor, display_name=display_name)["id"]
+    elif display_name is not None:
+        change_user(session, username, actor=actor, display_name=display_name)
     session.execute(
         text("INSERT INTO grid_workers (user_id, grid_lineage) VALUES (:u, :l) ON CONFLICT DO NOTHING"),
         {"u": user_id, "l": lineage},

@@ -38,8 +38,8 @@ COORDINATE_DECIMALS = 7  # ~1 cm at the equator
 BIGINT = range(-(2**63), 2**63)  # PostgreSQL's bigint: the widest integer a column (or OFFSET) holds
 
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", re.ASCII)
 
 
 def parse_as_of(value: str) -> datetime:

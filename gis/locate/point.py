@@ -20,7 +20,8 @@ from gis.errors import Conflict
 
 # One round trip: the current plan; the covering grid (lowest code wins on shared edges), else the nearest
 # by the GiST index (<->), re-ranked by true distance among a few candidates because <-> on lon/lat is
-# planar; then the grid's community, street, district and workers.
+# planar; then the grid's community, street, district and workers (by display name: anyone may locate, and a
+# login is for staff only).
 LOCATE_SQL = """
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
 plan AS (SELECT id FROM grid_plans WHERE status = 'published'),
@@ -42,8 +43,7 @@ SELECT (SELECT id FROM plan) AS plan_id, hit.distance_m,
        c.id AS community_id, c.code AS community_code, c.name AS community_name,
        s.id AS street_id, s.code AS street_code, s.name AS street_name,
        d.id AS district_id, d.code AS district_code, d.name AS district_name,
-       (SELECT COALESCE(json_agg(json_build_object('id', u.id, 'name', COALESCE(u.display_name, u.username))
-                                 ORDER BY u.id), '[]'::json)
+       (SELECT COALESCE(json_agg(json_build_object('id', u.id, 'name', u.display_name) ORDER BY u.id), '[]'::json)
         FROM grid_workers w JOIN users u ON u.id = w.user_id WHERE w.grid_lineage = g.lineage) AS workers
 FROM (SELECT 1) one
 LEFT JOIN hit ON true
@@ -89,7 +89,7 @@ def _answer(row: Any, lon: float, lat: float, snap_m: float) -> dict[str, Any]:
 
 
 def locate(session: Session | Connection, lon: float, lat: float, *, snap_m: float = 50.0) -> dict[str, Any]:
-    """Where (lon, lat) in WGS 84 falls in the current plan (workers: id and name only, no contacts)."""
+    """Where (lon, lat) in WGS 84 falls in the current plan (workers: id and display name only, no contacts)."""
     row = session.execute(text(LOCATE_SQL), {"lon": lon, "lat": lat}).one()
     return _answer(row, lon, lat, snap_m)
 

@@ -14,8 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import shapely
-from geoalchemy2 import Geography
-from sqlalchemy import ARRAY, Integer, Select, Text, cast, func, literal, select, true
+from sqlalchemy import ARRAY, Integer, Select, Text, func, literal, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 
@@ -27,7 +26,7 @@ from gis.layers import queries
 from gis.layers.catalog import LAYERS, Attribute, FieldType, Layer, Tiles
 from gis.ogc.crs import CRS84, Envelope, OgcCrs, geojson_in
 from gis.plans.store import current_plan_id
-from gis.registry import facility_registry
+from gis.registry import ascii_digits, facility_registry
 from gis.settings import Settings
 
 PropertyType = Literal["string", "integer", "number", "boolean", "date-time"]
@@ -35,6 +34,7 @@ JSON_TYPES: dict[FieldType, PropertyType] = {
     "str": "string", "int": "integer", "float": "number", "bool": "boolean", "datetime": "date-time",
 }  # fmt: skip
 CHINA_TIME = timezone(timedelta(hours=8))  # a datetime without an offset is read as Beijing time
+_METRES_PER_DEGREE = 110_000.0  # shorter than any degree of latitude (or of longitude at the equator): generous pads
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class TableCollection(Collection):
         self, session: Session, fid: str, crs: OgcCrs, settings: Settings, as_of: datetime | None = None
     ) -> dict[str, Any]:
         self.check_as_of(as_of)
-        if not (fid.isascii() and fid.isdigit()):
+        if not ascii_digits(fid):
             raise NotFound(f"{self.id} has no feature {fid!r}: feature ids are integers", where="featureId")
         t = queries.table_of(self.layer, as_of)
         row = session.execute(self._select(t, crs).where(queries.by_id(t, int(fid)))).mappings().first()
@@ -204,13 +204,17 @@ class CatchmentCollection(Collection):
         conditions = [queries.equals(columns[name], value) for name, value in query.filters.items()]
         if query.bbox is not None:
             # A catchment lies within its walking distance (plus snapping and buffer) of the facility as
-            # the crow flies: facilities farther from the box cannot reach into it.
+            # the crow flies: facilities farther from the box cannot reach into it. The box is widened by that
+            # distance in degrees, generously: as a geography the box would have great-circle edges (a box
+            # 180° wide runs over the pole, and PostGIS refuses an edge of exactly 180°).
             reach = m.c.minutes * 60.0 * settings.walking_speed_mps + (
                 settings.coverage_snap_m + settings.catchment_buffer_m
             )
-            geography = Geography(srid=STORAGE_SRID)
-            near = func.ST_DWithin(cast(f.c.geom, geography), cast(query.bbox.polygon(), geography), reach)
-            conditions.append(near)
+            box = query.bbox.polygon()
+            lat_pad = reach / _METRES_PER_DEGREE
+            poleward = func.greatest(func.abs(func.ST_YMin(box)), func.abs(func.ST_YMax(box))) + lat_pad
+            lon_pad = reach / (_METRES_PER_DEGREE * func.cos(func.radians(func.least(poleward, 89.9))))
+            conditions.append(func.ST_Intersects(f.c.geom, func.ST_Expand(box, lon_pad, lat_pad)))
         return (
             select(f.c.id.label("facility_id"), m.c.minutes)
             .select_from(f)
@@ -255,9 +259,7 @@ class CatchmentCollection(Collection):
     ) -> dict[str, Any]:
         self.check_as_of(as_of)
         facility, _, minutes = fid.partition("-")
-        if not (facility.isascii() and facility.isdigit() and minutes.isascii() and minutes.isdigit()) or (
-            int(minutes) not in self._tiers()
-        ):
+        if not (ascii_digits(facility) and ascii_digits(minutes)) or (int(minutes) not in self._tiers()):
             raise NotFound(
                 f"catchments has no feature {fid!r}: ids are FACILITY-MINUTES with minutes in {self._tiers()}",
                 where="featureId",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gis.errors import BadParameter, NotFound
+from gis.registry import ascii_digits
 
 WEB_MERCATOR_QUAD = "WebMercatorQuad"
 MAX_ZOOM = 22
@@ -50,7 +51,7 @@ def check_matrix_set(tile_matrix_set_id: str) -> None:
 
 def check_tile(tile_matrix: str, row: int, col: int) -> int:
     """The zoom level of a WebMercatorQuad tile address, or a clear error."""
-    if not tile_matrix.isdigit() or int(tile_matrix) > MAX_ZOOM:
+    if not ascii_digits(tile_matrix) or int(tile_matrix) > MAX_ZOOM:
         raise BadParameter(f"tileMatrix {tile_matrix!r} is not a zoom level 0-{MAX_ZOOM}", where="tileMatrix")
     z = int(tile_matrix)
     if not (0 <= row < 2**z and 0 <= col < 2**z):

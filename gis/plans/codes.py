@@ -22,7 +22,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from gis.registry import CODE_NUMBERINGS, CodeLayout
+from gis.registry import CODE_NUMBERINGS, CodeLayout, ascii_digits
 
 __all__ = ["number_grids", "renumber_map"]
 
@@ -85,7 +85,7 @@ def _community_codes(value: object, row: int) -> tuple[str, ...]:
         codes = tuple(dict.fromkeys(str(code) for code in value))
     except TypeError:
         raise ValueError(f"grid at row {row}: community_codes must be a tuple of codes, got {value!r}") from None
-    bad = [code for code in codes if len(code) != COMMUNITY_CODE_DIGITS or not code.isdigit()]
+    bad = [code for code in codes if len(code) != COMMUNITY_CODE_DIGITS or not ascii_digits(code)]
     if not codes or bad:
         raise ValueError(f"grid at row {row}: community codes must be {COMMUNITY_CODE_DIGITS} digits, got {codes}")
     return codes

@@ -9,19 +9,22 @@ household band) and renumber (standard codes); undo applies the inverse of the n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import psycopg
 import shapely
 from shapely.ops import split as split_polygon
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from gis.errors import Conflict, InvalidInput, NotFound
+from gis.errors import Conflict, GridmapError, InvalidInput, NotFound
 from gis.geo import dataset
 from gis.geo.crs import STORAGE_CRS
 from gis.geo.frames import metric_frame
@@ -31,7 +34,7 @@ from gis.plans.codes import number_grids, renumber_map
 from gis.plans.commands import Balance, Command, Merge, Reassign, Redraw, Renumber, Split, Undo
 from gis.plans.lifecycle import lock_draft, log_operation
 from gis.plans.store import plan_row
-from gis.registry import code_layout
+from gis.registry import ascii_digits, code_layout
 
 Details = dict[str, Any]
 
@@ -60,9 +63,54 @@ class EditResult:
         }
 
 
-def handle(session: Session, plan_id: int, command: Command, *, version: int | None, actor: str) -> EditResult:
+class EditTimedOut(GridmapError):
+    """A plan edit ran past its statement time and was cancelled; its transaction is rolled back."""
+
+    status = 503
+    title = "Edit timed out"
+
+
+def handle(
+    session: Session,
+    plan_id: int,
+    command: Command,
+    *,
+    version: int | None,
+    actor: str,
+    timeout_s: float | None = None,
+) -> EditResult:
     """Carry out one edit of a draft: lock its row and check `version` (None: whatever it is once locked), compute
-    the command's change, apply it and log it with its inverse and the command's payload. The one way to edit."""
+    the command's change, apply it and log it with its inverse and the command's payload. The one way to edit.
+
+    With `timeout_s` (the API's GRIDMAP_PLAN_EDIT_TIMEOUT_S) every statement of the edit, waiting for the draft's
+    lock included, is cancelled past that time: EditTimedOut, nothing changed. The CLI edits without a limit."""
+    with _statement_timeout(session, timeout_s, command.kind):
+        return _handle(session, plan_id, command, version=version, actor=actor)
+
+
+@contextmanager
+def _statement_timeout(session: Session, seconds: float | None, kind: str) -> Iterator[None]:
+    """PostgreSQL's statement_timeout for the statements inside, as SET LOCAL does (a savepoint rolled back undoes
+    it too), restored afterwards so the rest of the transaction runs as before."""
+    if seconds is None:
+        yield
+        return
+    before = session.execute(text("SELECT current_setting('statement_timeout')")).scalar_one()
+    session.execute(text("SELECT set_config('statement_timeout', :limit, true)"), {"limit": f"{seconds * 1000:.0f}"})
+    try:
+        yield
+    except OperationalError as exc:
+        if isinstance(exc.orig, psycopg.errors.QueryCanceled):
+            raise EditTimedOut(
+                f"the {kind} edit took longer than {seconds:g} s (GRIDMAP_PLAN_EDIT_TIMEOUT_S) and was cancelled; "
+                "nothing was changed. Retry later, make a smaller edit, or run it with `gridmap plan`",
+                where=kind,
+            ) from None
+        raise
+    session.execute(text("SELECT set_config('statement_timeout', :before, true)"), {"before": before})
+
+
+def _handle(session: Session, plan_id: int, command: Command, *, version: int | None, actor: str) -> EditResult:
     if isinstance(command, Undo):
         return _undo(session, plan_id, version=version, actor=actor)
     locked = lock_draft(session, plan_id, version)
@@ -156,7 +204,7 @@ def grid_ids(session: Session, plan_id: int, refs: Sequence[int | str]) -> list[
 
 def _is_id(value: str) -> bool:
     """Could be a grid id (a positive int4)."""
-    return value.isascii() and value.isdigit() and int(value) < 2**31
+    return ascii_digits(value) and int(value) < 2**31
 
 
 def _grids(session: Session, plan_id: int, grid_ids: list[int]) -> dict[int, Any]:
@@ -215,7 +263,7 @@ def merge(session: Session, plan_id: int, grid_ids: list[int]) -> tuple[Change, 
 def _next_codes(session: Session, plan_id: int, code: str, n: int) -> list[str]:
     """Provisional codes for grids split off `code`: the next free sequences in its community."""
     prefix, sequence = code[:-2], code[-2:]
-    if not (code.isdigit() and sequence.isdigit()):
+    if not (ascii_digits(code) and ascii_digits(sequence)):
         return [f"{code}-{i + 2}" for i in range(n)]
     used = (
         session.execute(
@@ -225,7 +273,7 @@ def _next_codes(session: Session, plan_id: int, code: str, n: int) -> list[str]:
         .scalars()
         .all()
     )
-    taken = {int(c[-2:]) for c in used if c[-2:].isdigit()}
+    taken = {int(c[-2:]) for c in used if ascii_digits(c[-2:])}
     free = [s for s in range(1, 100) if s not in taken][:n]
     if len(free) < n:
         return [f"{code}-{i + 2}" for i in range(n)]
@@ -426,7 +474,10 @@ def _match_parts(units: Sequence[Any], parts: np.ndarray, grid_ids: list[int]) -
 
 def renumber(session: Session, plan_id: int, layout_name: str | None = None) -> tuple[Change, Details]:
     """Standard codes for every grid of the plan; returns the old → new map."""
-    layout = code_layout(layout_name or plan_row(session, plan_id).code_layout)
+    try:
+        layout = code_layout(layout_name or plan_row(session, plan_id).code_layout)
+    except ValueError as exc:  # an unknown layout name: the client's mistake, said with the known ones
+        raise InvalidInput(f"layout: {exc}", where="layout") from None
     grids = metric_frame(
         session,
         """SELECT g.id, g.code, g.name, ST_Transform(g.geom, :epsg) AS geom,
@@ -439,8 +490,11 @@ def renumber(session: Session, plan_id: int, layout_name: str | None = None) -> 
     if grids.empty:
         raise InvalidInput(f"plan {plan_id} has no grids to number", where="plan")
     grids["community_codes"] = [tuple(c) for c in grids["community_codes"]]
-    codes = number_grids(grids, layout)
-    mapping = renumber_map(grids["code"].tolist(), codes)
+    try:
+        codes = number_grids(grids, layout)
+        mapping = renumber_map(grids["code"].tolist(), codes)
+    except ValueError as exc:  # the plan's data does not fit the layout (community codes, too many grids)
+        raise InvalidInput(f"layout {layout.name}: {exc}", where="layout") from None
     recode = {
         int(g): (new, name)
         for g, old, new, name in zip(grids["id"], grids["code"], codes, grids["name"], strict=True)

@@ -22,6 +22,7 @@ from gis.errors import Conflict, InvalidInput, PreconditionFailed
 from gis.plans.assignment import Change, copy_assignments
 from gis.plans.store import current_plan_id, no_such_plan, plan_row
 from gis.plans.validation import validate_plan
+from gis.registry import ascii_digits
 
 # Advisory lock held by the transaction that is making a plan current: one publish (or grid import) at a time.
 PUBLISH_LOCK = 774_210_601
@@ -58,7 +59,7 @@ def resolve_base(session: Session, base: int | str) -> int:
         if current is None:
             raise Conflict("there is no published plan yet: import a grid layer first", where="base")
         return current
-    if isinstance(base, str) and not base.isdigit():
+    if isinstance(base, str) and not ascii_digits(base):
         raise InvalidInput(f'base must be a plan id or "current", not {base!r}', where="base")
     plan_id = int(base)
     plan_row(session, plan_id)

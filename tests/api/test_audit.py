@@ -105,7 +105,7 @@ def test_the_trail_is_append_only(session: Session) -> None:
     assert entry["after"] == {"a": 1}  # secrets never reach the trail
     for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
         savepoint = session.begin_nested()
-        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match=r"append-only|permission denied"):  # trigger or grant
             session.execute(text(statement))
         savepoint.rollback()
     assert audit.entries(session, action="test.")["entries"][0]["actor"] == "tester"

@@ -70,8 +70,13 @@ def post(base_url: str, key: str, location: dict[str, float], description: str =
     )
 
 
-def rows_for(engine: Engine, key: str) -> tuple[int, int]:
-    """(incidents, their report events) stored under `key`."""
+# Every request here is anonymous from the live server's loopback address: the scope of its keys.
+LOOPBACK = "address:127.0.0.1"
+
+
+def rows_for(engine: Engine, key: str, client: str = LOOPBACK) -> tuple[int, int]:
+    """(incidents, their report events) stored under `client`'s `key`."""
+    key = incidents.scoped_key(client, key)
     with engine.connect() as conn:
         return conn.execute(
             text("""SELECT count(DISTINCT i.id), count(e.id) FROM incidents i
@@ -114,6 +119,34 @@ def test_same_key_from_many_threads_makes_one_incident(
         assert rows_for(committed_demo, key) == (1, 1)
 
 
+def test_one_key_racing_with_two_different_reports_makes_one_incident_and_409s(
+    server: str, committed_demo: Engine, location: dict[str, float]
+) -> None:
+    """Half the threads send one report, half another, all with the same key at the same instant. Whichever
+    report wins, the key makes one incident: its report's requests answer with it, the others get a 409 —
+    also those that lost the race at the unique index, not only those that found the row at once."""
+    key = "race-different"
+    descriptions = ["井盖缺失", "路灯不亮"] * (THREADS // 2)
+    barrier = threading.Barrier(THREADS)
+
+    def run(description: str) -> tuple[str, httpx.Response]:
+        barrier.wait()
+        return description, post(server, key, location, description=description)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        answers = list(pool.map(run, descriptions))
+    won = {d for d, r in answers if r.status_code == 201}
+    assert len(won) == 1, [(d, r.status_code, r.text[:200]) for d, r in answers]
+    for description, response in answers:
+        if description in won:
+            assert response.status_code in (200, 201), response.text
+        else:
+            assert response.status_code == 409, response.text
+            assert response.json()["where"] == "Idempotency-Key"
+    assert len({r.json()["id"] for d, r in answers if d in won}) == 1
+    assert rows_for(committed_demo, key) == (1, 1)
+
+
 def wait_for_lock_waiters(engine: Engine, n: int) -> None:
     """Until n backends of this database wait on a row or transaction lock (the INSERTs behind ours)."""
     deadline = time.monotonic() + 30
@@ -141,7 +174,13 @@ def test_requests_queued_behind_an_uncommitted_report_of_their_key(
     key = f"held-{outcome}"
     with Session(committed_demo) as holder:
         held, _ = incidents.report(
-            holder, category="facility_damage", place=Place(**location), settings=settings, idempotency_key=key
+            holder,
+            category="facility_damage",
+            place=Place(**location),
+            settings=settings,
+            description="路灯不亮",  # the report `post` sends: the same key with another report is a 409
+            idempotency_key=key,
+            client=LOOPBACK,
         )
         with ThreadPoolExecutor(THREADS) as pool:
             pending = [pool.submit(post, server, key, location) for _ in range(THREADS)]
@@ -169,7 +208,10 @@ def test_created_answer_is_sent_only_after_the_commit(committed_demo: Engine, lo
         async def send_and_look(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and scope["path"] == "/api/incidents":
                 with psycopg.connect(plain_dsn(url), autocommit=True) as conn:
-                    row = conn.execute("SELECT count(*) FROM incidents WHERE idempotency_key = 'ack-1'").fetchone()
+                    row = conn.execute(
+                        "SELECT count(*) FROM incidents WHERE idempotency_key = %s",
+                        (incidents.scoped_key("address:testclient", "ack-1"),),
+                    ).fetchone()
                 visible_at_response.append(row[0])
             await send(message)
 

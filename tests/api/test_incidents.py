@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from gis.geo.china_offsets import wgs84_to_gcj02
 from gis.settings import Settings
+from tests.conftest import GridmapClient
 
 
 def somewhere(session: Session, n: int = 0) -> tuple[float, float, str]:
@@ -83,15 +84,46 @@ def test_report_by_address(demo_session: Session, demo_client: TestClient) -> No
     assert missing.status_code == 422 and "no building matches" in missing.json()["detail"]
 
 
+def keyed_incidents(session: Session) -> int:
+    return session.execute(text("SELECT count(*) FROM incidents WHERE idempotency_key IS NOT NULL")).scalar_one()
+
+
 def test_idempotent_retries_make_one_incident(demo_session: Session, demo_client: TestClient) -> None:
+    before = keyed_incidents(demo_session)
     first = file_report(demo_client, demo_session, key="wx-7f3a")
     again = file_report(demo_client, demo_session, key="wx-7f3a")
     other = file_report(demo_client, demo_session, key="wx-7f3b")
     assert first.status_code == 201 and again.status_code == 200
     assert again.headers["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
     assert other.json()["id"] != first.json()["id"]
-    count = demo_session.execute(text("SELECT count(*) FROM incidents WHERE idempotency_key LIKE 'wx-7f3%'")).scalar()
-    assert count == 2
+    assert keyed_incidents(demo_session) == before + 2
+
+
+@pytest.mark.parametrize("channel", ["patrol", "sensor", " Patrol "])
+def test_the_public_cannot_claim_a_staff_channel(
+    demo_session: Session, demo_client: GridmapClient, channel: str
+) -> None:
+    """Patrol and sensor reports come from staff (grid workers, integrations' API tokens): dispatch and the
+    statistics trust them, so an anonymous report may not say it is one."""
+    before = demo_session.execute(text("SELECT count(*) FROM incidents")).scalar_one()
+    refused = file_report(demo_client.anonymous, demo_session, channel=channel)
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["where"] == "channel" and "staff" in refused.json()["detail"]
+    assert demo_session.execute(text("SELECT count(*) FROM incidents")).scalar_one() == before
+    assert file_report(demo_client.anonymous, demo_session, channel="wechat").status_code == 201
+
+
+@pytest.mark.parametrize("role", ["grid_worker", "dispatcher"])
+def test_staff_may_report_on_a_staff_channel(demo_session: Session, demo_client: GridmapClient, role: str) -> None:
+    lon, lat, _ = somewhere(demo_session, 2)
+    response = demo_client.post(
+        "/api/incidents",
+        json={"category": "sanitation", "location": {"lon": lon, "lat": lat}, "channel": "patrol"},
+        headers=demo_client.as_role(role),
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["channel"] == "patrol"
 
 
 def test_the_closed_loop_with_refusals_changing_nothing(demo_session: Session, demo_client: TestClient) -> None:

@@ -272,6 +272,8 @@ def test_unknown_things_are_clear_errors(demo_client: TestClient) -> None:
     problem(demo_client.get("/ogc/collections/grids/items/999999999"), 404, "featureId")
     problem(demo_client.get("/ogc/collections/grids/items/abc"), 404, "featureId")
     assert demo_client.get("/ogc/collections/grids/items", params={"limit": 0}).status_code in (400, 422)
+    # bbox-crs says how to read bbox: without a bbox it is a mistake (README), not silently ignored.
+    problem(demo_client.get("/ogc/collections/grids/items", params={"bbox-crs": EPSG4326}), 400, "bbox-crs")
     capped = demo_client.get("/ogc/collections/buildings/items", params={"limit": 10_000_000}).json()
     assert capped["numberReturned"] <= 10_000
     # Integers past int4 (or bigint) match nothing; they are no server error.

@@ -8,6 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tests.conftest import GridmapClient
+
 
 def point(session: Session) -> tuple[float, float]:
     return session.execute(
@@ -63,6 +65,25 @@ def test_post_json_by_address(demo_session: Session, demo_client: TestClient) ->
         "/open311/v2/requests.json", params={"service_request_id": created.json()[0]["service_request_id"]}
     ).json()
     assert by_id[0]["address"] == address
+
+
+@pytest.mark.parametrize("channel", ["patrol", "sensor"])
+def test_an_open311_request_cannot_claim_a_staff_channel(
+    demo_session: Session, demo_client: GridmapClient, channel: str
+) -> None:
+    """Open311 requests come in on their own channel: a `channel` field (form or JSON) is not taken, so the
+    public cannot pass a report off as a patrol's or a sensor's."""
+    lat, lon = point(demo_session)[::-1]
+    fields = {"service_code": "sanitation", "lat": str(lat), "long": str(lon), "channel": channel}
+    for created in (
+        demo_client.anonymous.post("/open311/v2/requests.json", data=fields),
+        demo_client.anonymous.post("/open311/v2/requests.json", json=fields),
+    ):
+        assert created.status_code == 201, created.text
+        stored = demo_session.execute(
+            text("SELECT channel FROM incidents WHERE id = :id"), {"id": int(created.json()[0]["service_request_id"])}
+        ).scalar_one()
+        assert stored == "open311"
 
 
 def test_errors_come_as_a_list_of_code_and_description(demo_client: TestClient, demo_session: Session) -> None:

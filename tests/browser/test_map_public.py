@@ -139,7 +139,10 @@ def test_public_map_shows_facilities_catchments_coverage_and_reach_offline(web: 
     assert "10 分钟步行范围" in page.inner_text(".gridmap-catchment-note")
     assert page.locator("path.gridmap-catchment").count() == 1
     page.get_by_role("button", name="5 分钟", exact=True).click()  # replaced, not added
-    page.wait_for_function("document.querySelector('.gridmap-catchment-note').innerText.includes('5 分钟步行范围')")
+    # Predicates as functions: Playwright evaluates a bare expression string with eval, which the CSP refuses.
+    page.wait_for_function(
+        "() => document.querySelector('.gridmap-catchment-note').innerText.includes('5 分钟步行范围')"
+    )
     assert page.locator("path.gridmap-catchment").count() == 1
     page.click(".leaflet-popup-close-button")
 
@@ -161,9 +164,9 @@ def test_public_map_shows_facilities_catchments_coverage_and_reach_offline(web: 
     # Another tier for the shading, then one category: the coverage is fetched again each time.
     legend_title = "document.querySelector('#gridmap-legend .gridmap-legend-title').innerText"
     page.select_option("#gridmap-tier", "5")
-    page.wait_for_function(f"{legend_title} === '5分钟生活圈：该圈层设施齐全的住户比例'")
+    page.wait_for_function(f"() => {legend_title} === '5分钟生活圈：该圈层设施齐全的住户比例'")
     page.select_option("#gridmap-coverage-category", "elderly_care_home")  # its tier comes with it: 15 minutes
-    page.wait_for_function(f"{legend_title} === '养老院：15 分钟内可达的住户比例'")
+    page.wait_for_function(f"() => {legend_title} === '养老院：15 分钟内可达的住户比例'")
     assert page.input_value("#gridmap-tier") == "15"
     coverage = [parse_qs(urlparse(u).query) for u in urls if urlparse(u).path == "/api/coverage"]
     assert [(q["category"], q["minutes"]) for q in coverage] == [

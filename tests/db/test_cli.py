@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from gis.db.cluster import ensure_database
 from gis.db.engine import alembic_config
+from gis.db.roles import OWNER_ROLE, with_role
 from gis.geo.china_offsets import wgs84_to_gcj02
 from tests import samples
 
@@ -111,7 +112,7 @@ def test_unknown_layer_is_a_usage_error(cli_database: str, tmp_path: Path) -> No
 
 
 def test_demo_loads_once_without_serving(cli_database: str) -> None:
-    engine = create_engine(cli_database)
+    engine = create_engine(with_role(cli_database, OWNER_ROLE))  # emptying tables wholesale is the owner's job
     with engine.begin() as conn:  # the demo loads only into an empty database
         conn.execute(
             text("TRUNCATE buildings, communities, streets, districts, facilities, network_edges, grid_plans CASCADE")

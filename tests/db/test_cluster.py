@@ -76,3 +76,6 @@ def test_db_status_describes_the_embedded_cluster(engine) -> None:
     assert done.returncode == 0, done.stderr
     assert "embedded cluster: running" in done.stdout and "data directory" in done.stdout
     assert "POSTGIS=" in done.stdout
+    # The app connects as the cluster's app role, never as the superuser.
+    assert "app role: gridmap_app" in done.stdout and "warning" not in done.stdout
+    assert "gridmap_app@" in done.stdout and "passfile=" in done.stdout

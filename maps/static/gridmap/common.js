@@ -92,8 +92,14 @@ function gridmapShowUser() {
   const logout = document.getElementById("gridmap-logout");
   if (logout && !logout.dataset.bound) {
     logout.dataset.bound = "true";
-    logout.addEventListener("click", (event) => {
+    logout.addEventListener("click", async (event) => {
       event.preventDefault();
+      const token = gridmapToken();
+      // Ends the token on the server too, so a copy of it stops working; offline, forgetting it is all we can do.
+      if (token) {
+        await fetch("/api/auth/sign-out", { method: "POST", headers: { Authorization: `Bearer ${token}` } })
+          .catch(() => null);
+      }
       gridmapForget();
       window.location.reload();  // the page starts over at the form
     });
