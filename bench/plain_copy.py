@@ -1,6 +1,7 @@
-"""The least any load of a buildings file can do — the peer of `gridmap import buildings FILE`, as its own process
-or inside a benchmark: read the file (pyogrio through Arrow, the reader gridmap uses) and COPY its rows (key,
-attributes, EWKB) into a temporary table shaped like `buildings`, without indexes, triggers or checks.
+"""A plain load of a buildings file — the peer of `gridmap import buildings FILE`, as its own process or inside a
+benchmark: read the file (pyogrio through Arrow, the reader gridmap uses) and COPY its rows into a temporary table
+shaped like `buildings`, without indexes, triggers or checks, the way geopandas' `to_postgis` writes them (hex
+EWKB from shapely, then COPY).
 
     python -m bench.plain_copy FILE
 """
