@@ -26,3 +26,10 @@ def web(chromium, live_server: str, live_login, request: pytest.FixtureRequest) 
 def web_signed_out(chromium, live_server: str, request: pytest.FixtureRequest) -> Iterator[browser.Browsing]:
     """A fresh page on the live app with nobody signed in: staff pages open at their sign-in form."""
     yield from browser.browsing(chromium, live_server, request.node.name)
+
+
+@pytest.fixture
+def phone(chromium, live_server: str, live_login, request: pytest.FixtureRequest) -> Iterator[browser.Browsing]:
+    """A fresh page on a phone (390×844, touch, geolocation in the demo district), nobody signed in; sign in as a role
+    with `browser.browsing(..., signed_in=live_login(role), phone=True)` where a test needs one."""
+    yield from browser.browsing(chromium, live_server, request.node.name, phone=True)

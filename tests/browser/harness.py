@@ -33,6 +33,11 @@ class Browsing:
     base_url: str
     console_errors: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    phone: bool = False
+
+    def horizontal_overflow(self) -> int:
+        """CSS pixels the page is wider than its viewport (0 on a page that fits a phone)."""
+        return int(self.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth"))
 
     def open(self, path: str) -> Page:
         self.page.goto(self.base_url + path)
@@ -74,9 +79,25 @@ def launch() -> Iterator[Browser]:
             browser.close()
 
 
-def browsing(browser: Browser, base_url: str, name: str, signed_in: dict | None = None) -> Iterator[Browsing]:
-    """`signed_in`: a POST /api/auth/token answer to pre-seed, as the page's own sign-in form would store it."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+# A phone as grid workers and residents hold it: 390×844 CSS pixels, touch, geolocation granted and set (a point in
+# the middle of the demo district; tests move it with `context.set_geolocation`).
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+    "permissions": ["geolocation"],
+    "geolocation": {"longitude": 121.55, "latitude": 29.87, "accuracy": 12},
+}
+DESKTOP = {"viewport": {"width": 1280, "height": 860}}
+
+
+def browsing(
+    browser: Browser, base_url: str, name: str, signed_in: dict | None = None, *, phone: bool = False
+) -> Iterator[Browsing]:
+    """`signed_in`: a POST /api/auth/token answer to pre-seed, as the page's own sign-in form would store it.
+    `phone`: the 390×844 touch context with geolocation (PHONE) instead of the desktop one."""
+    context = browser.new_context(**(PHONE if phone else DESKTOP), locale="zh-CN")
     if signed_in is not None:
         context.add_init_script(
             f"window.sessionStorage.setItem('gridmap.token', {json.dumps(signed_in['access_token'])});"
@@ -84,6 +105,7 @@ def browsing(browser: Browser, base_url: str, name: str, signed_in: dict | None 
         )
     page = context.new_page()
     session = Browsing(page, base_url)
+    session.phone = phone
 
     def gate(route) -> None:  # the platform runs offline: anything not served by the app is refused
         url = route.request.url
