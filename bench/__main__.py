@@ -19,6 +19,7 @@ BENCHMARKS = {
     "tiles": "bench.bench_tiles",  # building tiles z14-16 vs read_postgis + encode; page weight and load time
     "upsert": "bench.bench_upsert",  # keyed re-import of buildings, 1 % changed, vs reading the file + a plain COPY
     "unit_changes": "bench.bench_unit_changes",  # one new building: incremental units vs a full rebuild
+    "workload": "bench.bench_workload",  # grids balanced by workload vs by households only (demo + incidents)
 }
 
 

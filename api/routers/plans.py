@@ -163,6 +163,8 @@ def balance(
         min_households=body.min_households,
         max_households=body.max_households,
         seed=body.seed,
+        weights=tuple(sorted(body.weights.items())) if body.weights else None,
+        months=body.months,
     )
     return _edit(session, settings, plan_id, command, version, actor, response)
 

@@ -7,7 +7,7 @@ GeoJSON objects in WGS 84, passed through as they are.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,12 +42,24 @@ class ReassignEdit(BaseModel):
     buildings: list[int] = Field(min_length=1, max_length=10_000)
 
 
+LoadPart = Literal["households", "incidents", "patrol_m"]
+Weight = Annotated[float, Field(ge=0, le=1000)]
+
+
 class BalanceEdit(BaseModel):
     community: str | None = Field(None, description="community code; or give `grids`")
     grids: list[int] | None = None
     min_households: int = Field(300, ge=0, le=100_000)
     max_households: int = Field(500, ge=1, le=100_000)
     seed: int = 0
+    weights: dict[LoadPart, Weight] | None = Field(
+        None,
+        description="balance the load of managing each grid (按管理难度): weights of households, incidents of the last "
+        "`months` months and patrol length (walking network inside), each part scaled by its mean per grid; "
+        "absent: households only",
+        examples=[{"households": 1, "incidents": 1, "patrol_m": 0.5}],
+    )
+    months: int = Field(6, ge=1, le=60, description="incidents of this many months count (with `weights`)")
 
 
 class RenumberEdit(BaseModel):
@@ -155,11 +167,30 @@ class SplitResult(PlanEditResult):
     new_grids: list[NewGrid]
 
 
+class GridLoad(BaseModel):
+    households: int
+    incidents: int
+    patrol_m: float
+    load: float = Field(description="Σ weight × part ÷ the part's mean per grid")
+
+
+class WorkloadOutcome(BaseModel):
+    evened: bool
+    reason: str | None = None
+    weights: dict[str, float] | None = None
+    months: int | None = None
+    moves: int | None = Field(None, description="units (or whole compounds) moved between grids")
+    spread_before: float | None = Field(None, description="coefficient of variation of the grids' loads before")
+    spread_after: float | None = None
+    grids: list[GridLoad] = Field(default_factory=list, description="each grid's load by its parts, ascending")
+
+
 class BalanceOutcome(BaseModel):
     satisfied: bool = Field(description="every grid is within the band and contiguous")
     problems: list[str] = Field(description="plain-language reasons for anything not satisfied")
     attempts: int
     households: list[int] = Field(description="households of the resulting grids, ascending")
+    workload: WorkloadOutcome | None = Field(None, description="with `weights`: how the loads were evened out")
 
 
 class BalanceResult(PlanEditResult):

@@ -276,13 +276,34 @@ def balance(
     min_households: Annotated[int, typer.Option("--min")] = 300,
     max_households: Annotated[int, typer.Option("--max")] = 500,
     seed: int = 0,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="balance the load of managing each grid: PART=WEIGHT for households, incidents, patrol_m (repeat)"
+        ),
+    ] = None,
+    months: Annotated[int, typer.Option(help="incidents of this many months count (with --weight)")] = 6,
     version: Version = None,
     user: User = "",
 ) -> None:
-    """Repartition a community into contiguous grids within the household band."""
+    """Repartition a community into contiguous grids within the household band (optionally by workload)."""
     from gis.plans.commands import Balance
 
-    command = Balance(community=community, min_households=min_households, max_households=max_households, seed=seed)
+    weights: list[tuple[str, float]] = []
+    for item in weight or []:
+        part, _, value = item.partition("=")
+        try:
+            weights.append((part.strip(), float(value)))
+        except ValueError:
+            raise typer.BadParameter(f"{item!r}: give PART=WEIGHT, e.g. incidents=1", param_hint="--weight") from None
+    command = Balance(
+        community=community,
+        min_households=min_households,
+        max_households=max_households,
+        seed=seed,
+        weights=tuple(sorted(weights)) or None,
+        months=months,
+    )
     _edit(plan_id, version, user, lambda _s: command)
 
 

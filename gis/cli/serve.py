@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         with failing_clearly():
             engine = migrated_engine()
             with progress_bar("loading the demo district") as bar, transaction(engine) as session:
-                reports = load_demo(session, settings(), progress=bar)
+                reports = load_demo(session, settings(), progress=bar, incidents=True)
             if reports:
                 for report in reports:
                     show(report)

@@ -81,6 +81,10 @@ class Balance:
     min_households: int = 300
     max_households: int = 500
     seed: int = 0
+    # Balance the load of managing each grid (gis/plans/workload.py): (part, weight) pairs of households,
+    # incidents (of the last `months` months) and patrol_m (walking network inside); None: households only.
+    weights: tuple[tuple[str, float], ...] | None = None
+    months: int = 6
     kind: ClassVar[str] = "balance"
 
     def payload(self) -> dict[str, Any]:
@@ -90,6 +94,7 @@ class Balance:
             "min_households": self.min_households,
             "max_households": self.max_households,
             "seed": self.seed,
+            **({"weights": dict(self.weights), "months": self.months} if self.weights else {}),
         }
 
 

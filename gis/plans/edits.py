@@ -29,11 +29,12 @@ from gis.geo import dataset
 from gis.geo.crs import STORAGE_CRS
 from gis.geo.frames import metric_frame
 from gis.plans.assignment import Change, GridSpec, apply_change, new_grid_ids, units_of_grids
-from gis.plans.balance import balance_units
+from gis.plans.balance import BalanceResult, balance_units
 from gis.plans.codes import number_grids, renumber_map
 from gis.plans.commands import Balance, Command, Merge, Reassign, Redraw, Renumber, Split, Undo
 from gis.plans.lifecycle import lock_draft, log_operation
 from gis.plans.store import plan_row
+from gis.plans.workload import check_weights, even_out_load, unit_loads
 from gis.registry import ascii_digits, code_layout
 
 Details = dict[str, Any]
@@ -146,6 +147,8 @@ def _compute(
                 min_households=command.min_households,
                 max_households=command.max_households,
                 seed=command.seed,
+                weights=dict(command.weights) if command.weights else None,
+                months=command.months,
             )
         case Renumber(layout=layout):
             return renumber(session, plan_id, layout)
@@ -394,10 +397,19 @@ def balance(
     min_households: int,
     max_households: int,
     seed: int = 0,
+    weights: dict[str, float] | None = None,
+    months: int = 6,
 ) -> tuple[Change, Details]:
-    """Repartition a community (or chosen grids) into contiguous grids within the household band."""
+    """Repartition a community (or chosen grids) into contiguous grids within the household band; with `weights`,
+    then even out the load of managing them (households, incidents of the last `months` months, patrol length)
+    while keeping the band (gis/plans/workload.py)."""
     if min_households < 0 or max_households < min_households:
         raise InvalidInput("the household band needs 0 ≤ min_households ≤ max_households", where="band")
+    if weights is not None:
+        try:
+            check_weights(weights)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), where="weights") from None
     if grid_ids:
         _grids(session, plan_id, grid_ids)
     elif community:
@@ -431,7 +443,11 @@ def balance(
         compounds=[u.compound for u in units],
         seed=seed,
     )
-    part_grid = _match_parts(units, result.parts, grid_ids)
+    parts, workload = result.parts, None
+    if weights:
+        band = (min_households, max_households)
+        parts, workload = _even_out_load(session, units, adjacency, result, band, weights, months, seed=seed)
+    part_grid = _match_parts(units, parts, grid_ids)
     spare = [g for g in grid_ids if g not in part_grid.values()]
     missing = [p for p in sorted(set(result.parts.tolist())) if p not in part_grid]
     ids = new_grid_ids(session, len(missing))
@@ -442,17 +458,81 @@ def balance(
         for gid, code in zip(ids, codes, strict=True)
     ]
     part_grid |= dict(zip(missing, ids, strict=True))
-    moves = {
-        u.id: part_grid[int(p)] for u, p in zip(units, result.parts, strict=True) if part_grid[int(p)] != u.grid_id
-    }
+    moves = {u.id: part_grid[int(p)] for u, p in zip(units, parts, strict=True) if part_grid[int(p)] != u.grid_id}
     change = Change(create=create, moves=moves, delete=spare, band=(min_households, max_households))
+    households = np.bincount(parts, weights=[u.households for u in units]).astype(np.int64)
     return change, {
         "balance": {
             "satisfied": result.satisfied,
             "problems": result.problems,
             "attempts": result.attempts,
-            "households": sorted(int(h) for h in result.households),
+            "households": sorted(int(h) for h in households),
+            **({"workload": workload} if workload is not None else {}),
         }
+    }
+
+
+def _even_out_load(
+    session: Session,
+    units: Sequence[Any],
+    adjacency: np.ndarray,
+    result: BalanceResult,
+    band: tuple[int, int],
+    weights: dict[str, float],
+    months: int,
+    *,
+    seed: int,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The household balance's parts moved towards even loads, and each part's load by its parts."""
+    values = _load_parts(session, [u.id for u in units], months)
+    n_parts = int(result.parts.max()) + 1
+    load = unit_loads(values, weights, n_parts)
+    if not result.satisfied:
+        note = "the household balance is not satisfied, so the loads were not evened out"
+        return result.parts, {"evened": False, "reason": note}
+    households = values["households"]
+    evened = even_out_load(
+        result.parts, households, load, adjacency, band=band, compounds=[u.compound for u in units], seed=seed
+    )
+    grids = [
+        {
+            "households": int(households[evened.parts == part].sum()),
+            "incidents": int(values["incidents"][evened.parts == part].sum()),
+            "patrol_m": round(float(values["patrol_m"][evened.parts == part].sum()), 1),
+            "load": round(float(evened.load[part]), 3),
+        }
+        for part in range(n_parts)
+    ]
+    return evened.parts, {
+        "evened": True,
+        "weights": weights,
+        "months": months,
+        "moves": evened.moves,
+        "spread_before": round(evened.spread_before, 4),
+        "spread_after": round(evened.spread_after, 4),
+        "grids": sorted(grids, key=lambda g: g["load"]),
+    }
+
+
+def _load_parts(session: Session, unit_ids: list[int], months: int) -> dict[str, np.ndarray]:
+    """Per unit (in the order of `unit_ids`): households, incidents reported in the last `months` months that lie in
+    it (duplicates and rejected reports do not count) and metres of walking network inside it."""
+    rows = session.execute(
+        text("""
+        SELECT u.households,
+               (SELECT count(*) FROM incidents i
+                WHERE ST_Covers(u.geom, i.location) AND i.reported_at >= now() - make_interval(months => :months)
+                  AND i.status NOT IN ('duplicate', 'rejected')) AS incidents,
+               coalesce((SELECT sum(ST_Length(ST_Intersection(n.geom, u.geom)::geography)) FROM network_edges n
+                         WHERE n.geom && u.geom AND ST_Intersects(n.geom, u.geom)), 0) AS patrol_m
+        FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS x(id, n) JOIN units u ON u.id = x.id
+        ORDER BY x.n"""),
+        {"ids": unit_ids, "months": months},
+    ).all()
+    return {
+        "households": np.array([r.households for r in rows], dtype=np.int64),
+        "incidents": np.array([r.incidents for r in rows], dtype=np.int64),
+        "patrol_m": np.array([r.patrol_m for r in rows], dtype=float),
     }
 
 
