@@ -17,6 +17,8 @@ from api.routers import (
     coverage,
     docs,
     downloads,
+    events,
+    field,
     health,
     incidents,
     layers,
@@ -26,15 +28,19 @@ from api.routers import (
     pages,
     plans,
     reach,
+    resident,
     tiles,
+    uploads,
     users,
     visits,
+    webhooks,
     workers,
 )
 from gis.auth.tokens import signing_key
 from gis.coverage.runs import CoverageRunner, fail_abandoned
 from gis.db.cluster import plain_dsn
 from gis.db.engine import POOL_CONNECTIONS, database_url, make_engine, make_sessionmaker
+from gis.incidents.hooks import HookDeliverer
 from gis.settings import Settings, get_settings
 
 
@@ -65,9 +71,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # Works queued coverage runs, also those queued by other processes (imports, data changes, other servers).
         app.state.coverage_runner = CoverageRunner(app.state.sessionmaker, settings)
         app.state.coverage_runner.start()
+        # Delivers incident webhooks from the outbox, also rows written by other processes.
+        app.state.hook_deliverer = HookDeliverer(app.state.sessionmaker, settings)
+        app.state.hook_deliverer.start()
         try:
             yield
         finally:
+            app.state.hook_deliverer.shutdown()
             app.state.coverage_runner.shutdown()
             await app.state.read_pool.close()
             if own:
@@ -101,8 +111,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(users.router)
     app.include_router(workers.router)
     app.include_router(visits.router)
+    app.include_router(uploads.router)  # photos: POST /api/uploads, served to who may see them
+    app.include_router(events.router)
+    app.include_router(field.router)
     for router in ogc.routers():
         app.include_router(router)
     app.include_router(docs.router)
+    app.include_router(resident.router)  # residents: /report, /notice, tracking numbers, place search
+    app.include_router(webhooks.router)  # incident events to other platforms (admins)
     pages.mount(app)
     return app

@@ -11,13 +11,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from api import messages_zh
+from api.i18n import CONTENT_LANGUAGE, request_language
 from gis.errors import GridmapError, Unauthorized
 
 log = logging.getLogger("gridmap.api")
 PROBLEM = "application/problem+json"
 
 
-def problem(request: Request, status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    request: Request, status: int, title: str, detail: str, *, detail_zh: str | None = None, **extra: Any
+) -> JSONResponse:
+    """A problem in the request's language (api.i18n): English as raised, or Chinese with the English kept.
+
+    In Chinese `title` and `detail` are translated (the detail through api.messages_zh, or `detail_zh` when the
+    caller has it already), `detail_en` keeps the English for logs and tools, `where` stays the API's name and
+    `where_label` gives its Chinese name. `type` is the same in both languages: clients branch on it.
+    """
     slug = title.lower().replace(" ", "-")
     body = {
         "type": f"urn:gridmap:problem:{slug}",
@@ -27,7 +37,18 @@ def problem(request: Request, status: int, title: str, detail: str, **extra: Any
         "instance": request.url.path,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    language = request_language(request)
+    if language == "zh":
+        body["title"] = messages_zh.title(status, title)
+        body["detail"] = detail_zh or messages_zh.translate(detail) or detail
+        body["detail_en"] = detail
+        label = messages_zh.field_label(extra.get("where"))
+        if label:
+            body["where_label"] = label
+    response = JSONResponse(body, status_code=status, media_type=PROBLEM)
+    response.headers["Content-Language"] = CONTENT_LANGUAGE[language]
+    response.headers["Vary"] = "Accept-Language"
+    return response
 
 
 def _where(location: tuple[Any, ...]) -> str:
@@ -46,20 +67,32 @@ async def _domain(request: Request, exc: GridmapError) -> JSONResponse:
     return response
 
 
-def _validation_error(error: dict[str, Any]) -> dict[str, str]:
+def _validation_error(error: dict[str, Any], chinese: bool = False) -> dict[str, str]:
     location = tuple(error.get("loc", ()))
-    if error.get("type") == "json_invalid":
+    kind = str(error.get("type", ""))
+    if kind == "json_invalid":
         # FastAPI puts the character position where a field name would go: say it in words instead.
         reason = (error.get("ctx") or {}).get("error", "malformed")
         position = f" at character {location[1]}" if len(location) > 1 else ""
-        return {"where": "body", "message": f"not valid JSON{position}: {reason}"}
-    return {"where": _where(location), "message": error.get("msg", "invalid")}
+        answer = {"where": "body", "message": f"not valid JSON{position}: {reason}"}
+        if chinese:
+            at = f"（第 {location[1]} 个字符处）" if len(location) > 1 else ""
+            answer |= {"message": f"不是有效的 JSON{at}：{reason}", "message_en": answer["message"]}
+    else:
+        answer = {"where": _where(location), "message": error.get("msg", "invalid")}
+        if chinese:
+            message = messages_zh.validation_message(kind, error.get("ctx"), answer["message"])
+            answer |= {"message": message, "message_en": answer["message"]}
+    label = messages_zh.field_label(answer["where"]) if chinese else None
+    return answer | {"where_label": label} if label else answer
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [_validation_error(e) for e in exc.errors()]
-    detail = "; ".join(f"{e['where']}: {e['message']}" for e in errors)
-    return problem(request, 422, "Invalid input", detail, errors=errors)
+    chinese = request_language(request) == "zh"
+    errors = [_validation_error(e, chinese) for e in exc.errors()]
+    detail = "; ".join(f"{e['where']}: {e.get('message_en', e['message'])}" for e in errors)
+    detail_zh = "；".join(f"{e['where']}：{e['message']}" for e in errors) if chinese else None
+    return problem(request, 422, "Invalid input", detail, detail_zh=detail_zh, errors=errors)
 
 
 _HTTP_TITLES = {
@@ -128,11 +161,18 @@ PROBLEM_SCHEMA = {
         "detail": {"type": "string", "description": "what is wrong, naming the field"},
         "instance": {"type": "string"},
         "where": {"type": "string", "description": "the parameter or field at fault"},
+        "detail_en": {"type": "string", "description": "the detail in English, when the answer is in Chinese"},
+        "where_label": {"type": "string", "description": "the Chinese name of `where`, when the answer is in Chinese"},
         "errors": {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"where": {"type": "string"}, "message": {"type": "string"}},
+                "properties": {
+                    "where": {"type": "string"},
+                    "message": {"type": "string"},
+                    "message_en": {"type": "string"},
+                    "where_label": {"type": "string"},
+                },
             },
         },
     },

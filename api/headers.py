@@ -29,7 +29,7 @@ EXTRA = "csp_extra"
 # Answers about people: incidents (reporters' contacts), accounts, tokens, sign-in, the audit trail, field visits,
 # a worker's own check-ins. Answers to requests with credentials are treated as personal too (`_no_store`).
 PERSONAL_PATHS = re.compile(
-    r"^/(api/(incidents|users|tokens|auth|audit|visits|workers)(/|$)|api/buildings/[^/]+/visits/?$|open311/v2/requests)"
+    r"^/(api/(incidents|users|tokens|auth|audit|visits|workers|uploads)(/|$)|api/buildings/[^/]+/visits/?$|open311/v2/requests)"
 )
 
 
@@ -91,8 +91,8 @@ class SecurityHeaders:
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["X-Frame-Options"] = "DENY"  # frame-ancestors for browsers without CSP 2
                 headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-                if _no_store(scope, headers):
-                    headers["Cache-Control"] = "no-store"
+                if _no_store(scope, headers) and "no-store" not in headers.get("cache-control", ""):
+                    headers["Cache-Control"] = "no-store"  # a route's own no-store (photos: private too) stays
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     catchment_buffer_m: float = 25.0
     # How often each server process looks for queued coverage runs (queued by data changes, imports, other servers).
     coverage_poll_s: float = Field(default=2.0, gt=0)
+    # Incident webhooks (gis/incidents/hooks.py): how often the server looks for due deliveries, how long one may
+    # take, and the retry backoff (doubling from webhook_backoff_s up to webhook_backoff_max_s).
+    webhook_poll_s: float = Field(default=2.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_backoff_s: float = Field(default=5.0, ge=0)
+    webhook_backoff_max_s: float = Field(default=3600.0, ge=0)
 
     # Map pages: basemap none | osm | amap | tencent | custom (basemap_url, basemap_crs wgs84|gcj02).
     basemap: str = "none"
@@ -65,10 +71,19 @@ class Settings(BaseSettings):
     plan_edit_timeout_s: float = Field(default=30.0, gt=0)
     public_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
+    # Photos (issue 16, gis/incidents/uploads.py): the largest file `POST /api/uploads` takes (keep it below
+    # max_body_bytes, which counts the whole multipart body), stored uploads per signed-in user and day, and
+    # anonymous uploads per client address and minute (0 = unlimited). Files live under `home`/uploads.
+    uploads_dir: Path | None = Field(default=None, description="where photos are stored; default: `home`/uploads")
+    upload_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    uploads_per_user_per_day: int = Field(default=500, ge=0)
+    anonymous_uploads_per_minute: int = Field(default=10, ge=0)
+
     # Sign-in: the key signing access tokens (HS256); when unset one is generated once and kept in the
     # database's `meta` table, so every server process on that database accepts the same tokens.
     secret_key: str | None = Field(default=None, repr=False)
     token_ttl_minutes: int = Field(default=480, ge=1)
+    device_token_ttl_days: int = Field(default=30, ge=1)  # a named device's sign-in (the field app on a phone)
     # `gridmap demo` creates the `admin` account with this password (generated and printed once when unset).
     admin_password: str | None = Field(default=None, repr=False)
 

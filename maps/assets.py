@@ -3,7 +3,9 @@
 Vendor libraries (Leaflet and its plugins) are installed from the npm registry into maps/web/node_modules
 at setup; our own scripts are in maps/static/gridmap. Both are served under /static by the app: the
 platform runs on closed government networks, so no page loads anything from elsewhere (except a basemap
-the operator configures).
+the operator configures). The default basemap is the app's own: vector tiles of stored streets, buildings,
+boundaries, water and green (/tiles/basemap, gis/layers/basemap.py) drawn by protomaps-leaflet in the light
+style of maps/static/gridmap/basemap_style.js.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ VENDOR = {
     "heat": NODE_MODULES / "leaflet.heat" / "dist",
     "draw": NODE_MODULES / "leaflet-draw" / "dist",
     "vectorgrid": NODE_MODULES / "leaflet.vectorgrid" / "dist",
+    "protomaps": NODE_MODULES / "protomaps-leaflet" / "dist",  # draws the own basemap (every page)
     # The API documentation pages (/docs, /redoc; api/routers/docs.py).
     "swagger-ui": NODE_MODULES / "swagger-ui-dist",
     "redoc": NODE_MODULES / "redoc" / "bundles",
@@ -54,10 +57,14 @@ class Basemap:
     subdomains: str = "abc"
     tms: bool = False
     attribution: str = ""
+    vector: bool = False  # Mapbox vector tiles drawn in the browser (the own basemap), not images
 
+
+# The app's own basemap: what a page shows when no online basemap is configured ("none"), offline included.
+OWN_BASEMAP = Basemap("gridmap", "/tiles/basemap/{z}/{x}/{y}.pbf", vector=True, attribution="gridmap")
 
 BASEMAPS = {
-    "none": Basemap("none", None),
+    "none": OWN_BASEMAP,
     "osm": Basemap("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png", attribution="© OpenStreetMap"),
     "amap": Basemap(
         "amap",
@@ -78,10 +85,11 @@ BASEMAPS = {
 
 
 def basemap(name: str, *, custom_url: str | None = None, custom_crs: str = "wgs84") -> Basemap:
-    """A named basemap, or "custom" (an operator's own tile server, e.g. on the government network)."""
-    if name == "custom":
+    """A named basemap, or "custom" (an operator's own tile server, e.g. on the government network); "none" (no
+    online basemap) and a custom one without a URL are the app's own."""
+    if name == "custom" and custom_url:
         return Basemap("custom", custom_url, crs=custom_crs)
-    return BASEMAPS.get(name, BASEMAPS["none"])
+    return BASEMAPS.get(name, OWN_BASEMAP)
 
 
 def vendor_missing() -> list[str]:
@@ -113,11 +121,12 @@ class _AddBasemap(MacroElement):
 
 
 def offline_map(*, plugins: tuple[str, ...] = (), base: Basemap | None = None, **kwargs: Any) -> folium.Map:
-    """A folium Map whose every script and stylesheet is served by the app (no CDN, no basemap by default).
+    """A folium Map whose every script and stylesheet is served by the app (no CDN), on the own basemap unless
+    `base` names an online one (the own one then stays a choice in a layers control).
 
     On a GCJ-02 basemap the map uses L.CRS.GCJ02 (maps/static/gridmap/basemap.js). Every page also gets
     maps/static/gridmap/common.js, the helpers the pages' own scripts share."""
-    base = base or BASEMAPS["none"]
+    base = base or OWN_BASEMAP
     kwargs.setdefault("tiles", None)
     if base.crs == "gcj02":
         kwargs["crs"] = "GCJ02"
@@ -125,6 +134,8 @@ def offline_map(*, plugins: tuple[str, ...] = (), base: Basemap | None = None, *
     # folium's defaults point at public CDNs; the platform runs on closed networks.
     fmap.default_js = [
         ("leaflet", f"{STATIC_URL}/vendor/leaflet/leaflet.js"),
+        ("protomaps", f"{STATIC_URL}/vendor/protomaps/protomaps-leaflet.js"),
+        ("gridmap_basemap_style", f"{STATIC_URL}/gridmap/basemap_style.js"),
         ("gridmap_basemap", f"{STATIC_URL}/gridmap/basemap.js"),
         ("gridmap_common", f"{STATIC_URL}/gridmap/common.js"),
         *((f"{name}_{n}", f"{STATIC_URL}/vendor/{js}") for name in plugins for n, js in enumerate(PLUGINS[name][0])),

@@ -41,6 +41,10 @@ FALLBACK_COLOUR = "#555555"
 
 TITLES = {"zh": "社区生活圈 · 公共服务设施地图", "en": "Community life circle · public service facilities"}
 LOADING = {"zh": "加载中…", "en": "Loading…"}
+SEARCH = {
+    "zh": ("搜索设施、楼栋或小区名称", "搜索"),
+    "en": ("Search a facility, building or compound", "Search"),
+}
 
 
 def page_config(lang: str, speed_mps: float | None = None) -> dict[str, Any]:
@@ -81,12 +85,21 @@ def public_page(
         control_scale=True,
     )
     title = html.escape(TITLES[lang])
+    placeholder, search_label = (html.escape(t) for t in SEARCH[lang])
+    # On a phone the panel is a strip across the top and "what can I reach" a bottom sheet (public.css); on a
+    # desktop both stay in the side panel. The category chips filter the markers ("show only this").
     panel = (
         '<div id="gridmap-panel" class="gridmap-panel gridmap-public-panel">'
         f'<div class="gridmap-public-head"><b>{title}</b>{lang_switch(lang)}</div>'
+        '<form id="gridmap-search" class="gridmap-search" role="search" autocomplete="off">'
+        f'<input id="gridmap-search-input" type="search" name="q" maxlength="64" placeholder="{placeholder}"'
+        f' aria-label="{search_label}" enterkeyhint="search">'
+        '<div id="gridmap-search-results" class="gridmap-search-results" hidden></div></form>'
+        '<div id="gridmap-chips" class="gridmap-chips" role="toolbar"></div>'
         f'<div id="gridmap-status" class="gridmap-status">{LOADING[lang]}</div>'
+        '<div id="gridmap-hint" class="gridmap-hint"></div>'
         '<div id="gridmap-coverage-control" class="gridmap-coverage-control"></div>'
-        '<div id="gridmap-reach" class="gridmap-reach"></div>'
+        '<div id="gridmap-reach" class="gridmap-reach" hidden></div>'
         "</div>"
     )
     return render_page(

@@ -111,8 +111,9 @@ def client_for(engine: Engine, settings: Settings, session: Session) -> Iterator
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return get_settings()
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    # Photos the tests upload go to a folder of the run's own, never into the checkout's home.
+    return get_settings().model_copy(update={"uploads_dir": tmp_path_factory.mktemp("uploads")})
 
 
 @pytest.fixture(scope="session")
@@ -188,8 +189,8 @@ def browser_database(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def live_server(browser_database: str) -> Iterator[str]:
-    yield from browser.serve(browser_database)
+def live_server(browser_database: str, settings: Settings) -> Iterator[str]:
+    yield from browser.serve(browser_database, uploads_dir=settings.uploads_dir)
 
 
 @pytest.fixture(scope="session")

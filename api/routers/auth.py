@@ -1,42 +1,44 @@
 """Sign-in: POST /api/auth/token (OAuth2 password flow) issues an expiring access token; POST /api/auth/sign-out
-ends it; GET /api/auth/me."""
+ends it; GET /api/auth/me. A sign-in naming a `device` is a long-lived device session (the field app on a phone),
+listed by GET /api/auth/sessions and ended by DELETE /api/auth/sessions/{id}."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import SessionDep, SettingsDep, SignedIn, bearer
 from api.errors import problem
 from api.schemas.auth import AccessToken, Me
+from api.schemas.field import DeviceSession
 from gis.auth import signin, tokens, users
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
-
-
-def _wants_chinese(request: Request) -> bool:
-    return request.headers.get("accept-language", "").strip().lower().startswith("zh")
 
 
 @router.post(
     "/token",
     response_model=AccessToken,
     summary="sign in with user name and password (form fields): an access token",
-    description="Repeated failures for one user name (from any address) make it wait: 429 with Retry-After.",
+    description="Repeated failures for one user name (from any address) make it wait: 429 with Retry-After. "
+    "With `device` (a name for the phone or computer) the token is a device session: it lives "
+    "GRIDMAP_DEVICE_TOKEN_TTL_DAYS (30 days by default) instead of hours, and is listed in GET /api/auth/sessions.",
 )
 def token(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
+    device: Annotated[
+        str | None, Form(max_length=100, description="sign in this device for days (the field app on a phone)")
+    ] = None,
 ) -> Any:
     try:
         principal = signin.sign_in(session, form.username, form.password)
     except signin.SignInLocked as locked:
-        detail = locked.detail_zh if _wants_chinese(request) else locked.detail
-        answer = problem(request, locked.status, locked.title, detail, where=locked.where)
+        answer = problem(request, locked.status, locked.title, locked.detail, where=locked.where)
         answer.headers["Retry-After"] = str(locked.retry_after)
         return answer
     if isinstance(principal, signin.Refused):
@@ -45,7 +47,13 @@ def token(
         answer = problem(request, refused.status, refused.title, refused.detail, where=refused.where)
         answer.headers["WWW-Authenticate"] = 'Bearer realm="gridmap"'
         return answer
-    issued = tokens.issue_access_token(principal, request.app.state.signing_key, ttl_minutes=settings.token_ttl_minutes)
+    key = request.app.state.signing_key
+    if device is not None:
+        issued = tokens.issue_device_token(
+            session, principal, key, device=device, ttl_days=settings.device_token_ttl_days
+        )
+    else:
+        issued = tokens.issue_access_token(principal, key, ttl_minutes=settings.token_ttl_minutes)
     return AccessToken.model_validate(issued | {"user": principal.to_dict()})
 
 
@@ -68,3 +76,20 @@ def sign_out(
 @router.get("/me", summary="who the bearer token stands for")
 def me(who: SignedIn, session: SessionDep) -> Me:
     return Me.model_validate(users.get_user(session, who.name) | {"via": who.via})
+
+
+@router.get("/sessions", summary="the account's device sessions that still work (long-lived sign-ins of devices)")
+def sessions(
+    request: Request, who: SignedIn, session: SessionDep, token: Annotated[str | None, Depends(bearer)]
+) -> list[DeviceSession]:
+    mine = tokens.token_id(token, request.app.state.signing_key) if token and who.via == "password" else None
+    return [
+        DeviceSession.model_validate(found | {"current": found["jti"] == mine})
+        for found in tokens.list_device_sessions(session, who)
+    ]
+
+
+@router.delete("/sessions/{session_id}", status_code=204, summary="end one of the account's device sessions")
+def end_session(who: SignedIn, session: SessionDep, session_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Response:
+    tokens.end_device_session(session, who, session_id)
+    return Response(status_code=204)

@@ -27,7 +27,7 @@ from api.schemas.incidents import (
 )
 from gis.auth import access
 from gis.auth.users import Principal
-from gis.incidents import privacy
+from gis.incidents import evaluation, privacy, tracking
 from gis.incidents import records as incidents
 from gis.incidents.records import IncidentFilter, Place
 from gis.incidents.stats import incident_stats
@@ -42,10 +42,11 @@ def _place(location: Location | None, address: str | None) -> Place:
     return Place(lon=location.lon, lat=location.lat, crs=location.crs, address=address)
 
 
-def _client(who: Principal, request: Request) -> str:
+def client_scope(who: Principal, request: Request) -> str:
     """Whose Idempotency-Keys a report's key is among: the token's account (the same on every device and
     network), else the public client's address (behind a proxy, uvicorn's --proxy-headers puts the real one
-    there). Two anonymous clients behind one address share a scope; random keys (UUIDs) keep them apart."""
+    there). Two anonymous clients behind one address share a scope; random keys (UUIDs) keep them apart.
+    Uploads (api/routers/uploads.py) are scoped the same way: a report attaches only its own client's."""
     if who.authenticated:
         return f"user:{who.id}"
     return f"address:{request.client.host if request.client else 'unknown'}"
@@ -77,8 +78,9 @@ def report(
         channel=body.channel,
         reporter_contact=body.reporter_contact,
         photo_url=body.photo_url,
+        photos=body.photos,
         idempotency_key=idempotency_key,
-        client=_client(who, request),
+        client=client_scope(who, request),
         actor=who.name,  # "public" for anonymous reports
         staff=who.authenticated,
     )
@@ -86,6 +88,7 @@ def report(
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
+    incident["tracking_number"] = tracking.number_of(session, incident["id"])
     # A replay by key returns an existing incident: it gets the same privacy as any other read.
     audience = privacy.audience_of(session, who, incident["id"])
     return reported_for(audience, privacy.shown_to(session, audience, incident))
@@ -134,9 +137,13 @@ def list_incidents(
     return IncidentPage.of(found, privacy.audience_by_grid(session, who))
 
 
-@router.get("/stats", summary="counts by status and overdue, median handling time, per grid/community/street")
+@router.get(
+    "/stats",
+    summary="counts by status, open and overdue, median handling time, per grid/community/street/department/category",
+)
 def stats(
-    session: SessionDep, level: Literal["grid", "community", "street", "all"] = "community"
+    session: SessionDep,
+    level: Literal["grid", "community", "street", "department", "category", "all"] = "community",
 ) -> list[IncidentStats]:
     return [IncidentStats.model_validate(row) for row in incident_stats(session, level)]
 
@@ -155,8 +162,19 @@ def _detail(session: Session, who: Principal, incident_id: int) -> Incident:
 
 @router.post("/{incident_id}/transitions")
 def transition(
-    incident_id: int, body: TransitionRequest, session: SessionDep, settings: SettingsDep, who: PrincipalDep
+    incident_id: int,
+    body: TransitionRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
+    request: Request,
 ) -> Incident:
+    if body.action == "evaluate":  # the loop's last step: a rating, not a change of state
+        access.require(who, access.DISPATCH, "evaluating an incident")
+        evaluation.evaluate(
+            session, incident_id, rating=body.rating, comment=body.note, by="dispatcher", actor=who.name
+        )
+        return _detail(session, who, incident_id)
     access.check_incident_move(session, who, incident_id, body.action)
     incidents.transition(
         session,
@@ -166,6 +184,8 @@ def transition(
         actor=who.name,
         settings=settings,
         duplicate_of=body.duplicate_of,
+        photos=body.photos,
+        client=client_scope(who, request),
     )
     return _detail(session, who, incident_id)
 

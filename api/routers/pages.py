@@ -49,8 +49,12 @@ def _page(request: Request, document: str) -> HTMLResponse:
 def index() -> str:
     return (
         "<!doctype html><meta charset='utf-8'><title>gridmap</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"  # phones: no 980 px desktop layout
         "<h1>gridmap 网格化管理</h1><ul>"
         "<li><a href='/maps/public'>公共服务设施地图 public service map</a></li>"
+        "<li><a href='/report'>随手拍 report a problem</a></li>"
+        "<li><a href='/notice'>公示 public notice</a></li>"
+        "<li><a href='/field'>网格员工作台 grid workers' app</a></li>"
         "<li><a href='/maps/planner'>网格规划 planner's grid editor</a></li>"
         "<li><a href='/maps/dispatch'>事件调度 dispatch map</a></li>"
         "<li><a href='/maps/overview'>网格总览 overview map</a></li>"

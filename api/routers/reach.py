@@ -29,6 +29,9 @@ def get_reach(
         str, Query(description="wgs84 | cgcs2000 | gcj02 (AMap, Tencent, WeChat) | bd09 (Baidu) | EPSG:n")
     ] = "wgs84",
     speed: Annotated[float | None, Query(gt=0, le=3, description="walking speed, m/s (default 1.2)")] = None,
+    path: Annotated[
+        bool, Query(description="also the walking route to each nearest facility, as a GeoJSON LineString")
+    ] = False,
 ) -> Reach:
     wgs_lon, wgs_lat = point_to_wgs84(lon, lat, crs, where="lon/lat")
     found = reach_from(
@@ -37,5 +40,6 @@ def get_reach(
         wgs_lat,
         speed_mps=speed or settings.walking_speed_mps,
         max_snap_m=settings.coverage_snap_m,
+        with_paths=path,
     )
     return Reach.model_validate(found)

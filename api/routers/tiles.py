@@ -1,4 +1,5 @@
-"""GET /tiles/{layer}/{z}/{x}/{y}.pbf: Mapbox vector tiles from PostGIS, cacheable by ETag."""
+"""GET /tiles/{layer}/{z}/{x}/{y}.pbf: Mapbox vector tiles from PostGIS, cacheable by ETag; /tiles/basemap/… is
+the app's own basemap (every layer of it in one tile)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 
 from api.deps import SessionDep
 from api.media_types import MVT
-from gis.layers import tiles
+from gis.layers import basemap, tiles
 
 router = APIRouter(tags=["tiles"])
 
@@ -18,6 +19,26 @@ TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {MVT: {}}, "description": "the tile"},
     304: {"description": "not modified: the tile has the ETag sent in If-None-Match"},
 }
+
+
+# Declared before /tiles/{layer}/…, which would otherwise take "basemap" for a layer name.
+@router.get(
+    "/tiles/basemap/{z}/{x}/{y}.pbf",
+    response_class=Response,
+    responses=TILE_RESPONSES,
+    summary="the app's own basemap as one Mapbox vector tile (EPSG:3857, z10–z19)",
+    description="Layers `water`, `green`, `boundaries` (level, name), `streets` (name, kind, class), `buildings` "
+    "(from z15, footprints only) and `places` (label points: level, name). Empty outside z10–z19.",
+)
+def basemap_tile(
+    session: SessionDep,
+    z: Annotated[int, Path(ge=0, le=22)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+    crs: Annotated[str, Query(description="wgs84, or gcj02 to line up with AMap/Tencent basemaps")] = "wgs84",
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    return tile_response(basemap.render_basemap(session, z, x, y, crs=crs), if_none_match)
 
 
 @router.get(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from api.deps import Offset, PrincipalDep, SessionDep, SettingsDep
+from api.routers.incidents import client_scope
 from api.schemas.visits import Visit, VisitDecision, VisitPage, VisitRequest
 from gis.basedata import visits
 from gis.basedata.visits import Observation, Status
@@ -27,6 +28,7 @@ def record(
     body: VisitRequest,
     session: SessionDep,
     who: PrincipalDep,
+    request: Request,
     response: Response,
     building_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     idempotency_key: Annotated[
@@ -45,7 +47,15 @@ def record(
         crs=body.location.crs if body.location else "wgs84",
         accuracy_m=body.accuracy_m,
     )
-    visit, created = visits.record_visit(session, who, building_id, observed, idempotency_key=idempotency_key)
+    visit, created = visits.record_visit(
+        session,
+        who,
+        building_id,
+        observed,
+        idempotency_key=idempotency_key,
+        photos=body.photos,
+        client=client_scope(who, request),
+    )
     response.headers["Location"] = f"/api/visits/{visit['id']}"
     if not created:
         response.status_code = 200

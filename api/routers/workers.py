@@ -1,12 +1,13 @@
-"""A signed-in grid worker's own routes: check in with a location, see check-ins and own grids' incidents."""
+"""A signed-in grid worker's own routes: check in with a location, see check-ins, own grids and their incidents."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from api.deps import BBoxDep, GridWorker, Offset, SessionDep, SettingsDep
+from api.schemas.field import MyGrids
 from api.schemas.incidents import IncidentPage
 from api.schemas.workers import CheckIn, CheckInLocated, CheckInRequest
 from gis.incidents import privacy, workers
@@ -16,11 +17,28 @@ from gis.incidents.records import IncidentFilter
 router = APIRouter(prefix="/api/workers/me", tags=["workers"])
 
 
-@router.post("/checkins", status_code=201, summary="check in: where the worker is, located in the current plan")
+@router.post(
+    "/checkins",
+    status_code=201,
+    summary="check in: where the worker is, located in the current plan",
+    responses={200: {"model": CheckInLocated, "description": "a retry with the same Idempotency-Key"}},
+)
 def check_in(
-    body: CheckInRequest, session: SessionDep, settings: SettingsDep, worker: GridWorker, response: Response
+    body: CheckInRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    worker: GridWorker,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="retries with the same key make one check-in (a phone sending what it queued offline); "
+            "the key is the account's; reused for a different check-in: 409",
+        ),
+    ] = None,
 ) -> CheckInLocated:
-    checkin = workers.check_in(
+    checkin, created = workers.check_in(
         session,
         worker.user_id,
         lon=body.location.lon,
@@ -29,8 +47,12 @@ def check_in(
         accuracy_m=body.accuracy_m,
         snap_m=settings.locate_snap_m,
         actor=worker.name,
+        idempotency_key=idempotency_key,
     )
     response.headers["Location"] = f"/api/workers/me/checkins/{checkin['id']}"
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return CheckInLocated.model_validate(checkin)
 
 
@@ -43,6 +65,11 @@ def my_checkins(
 ) -> list[CheckIn]:
     found = workers.list_checkins(session, worker.user_id, limit=limit, offset=offset)
     return [CheckIn.model_validate(checkin) for checkin in found]
+
+
+@router.get("/grids", summary="the worker's grids in the current plan (GeoJSON)")
+def my_grids(session: SessionDep, worker: GridWorker) -> MyGrids:
+    return MyGrids.model_validate(workers.my_grids(session, worker.user_id))
 
 
 @router.get("/incidents", summary="incidents located in the worker's own grids (GeoJSON, newest first)")

@@ -260,6 +260,11 @@ class CategoryReach(BaseModel):
     distance_m: float | None
     minutes: float | None
     within_tier: bool
+    path: dict[str, Any] | None = Field(
+        default=None,
+        description="with path=true: the walking route to the facility, a GeoJSON LineString (WGS 84) from the "
+        "point over the walking network to the facility; otherwise null",
+    )
 
 
 class Reach(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from api.schemas.common import Location, PointGeometry, Timestamp, WorkerRef
+from api.schemas.uploads import IncidentPhoto, PhotoIds
 from gis.incidents.privacy import Audience
 
 # --- requests ---------------------------------------------------------------------------------------------------
@@ -29,11 +30,14 @@ class IncidentReport(BaseModel):
     channel: str | None = Field(default=None, max_length=32, description="patrol | hotline | wechat | app | desk | ...")
     reporter_contact: str | None = Field(default=None, max_length=200, description="kept private: dispatchers only")
     photo_url: str | None = Field(default=None, max_length=2_000)
+    photos: PhotoIds  # an anonymous report: uploads made anonymously from the same address
 
 
 class TransitionRequest(BaseModel):
     action: str = Field(min_length=1, max_length=32)
     note: str | None = Field(default=None, max_length=5_000)
+    rating: int | None = Field(default=None, ge=1, le=5, description="evaluate: the handling rated 1–5 (评价)")
+    photos: PhotoIds  # attached with the note, of the kind of the action (resolve, return, else note)
     duplicate_of: int | None = Field(default=None, description="the original incident, for mark_duplicate")
 
 
@@ -124,6 +128,7 @@ class IncidentStaff(IncidentSummaryStaff):
     lon: float
     lat: float
     history: list[IncidentEvent]
+    photos: list[IncidentPhoto] = Field(description="uploads attached to the incident, oldest first")
 
 
 class IncidentDispatch(IncidentStaff):
@@ -155,6 +160,7 @@ class PossibleDuplicate(BaseModel):
 
 
 class _ReportExtras(BaseModel):
+    tracking_number: str = Field(description="the short number the reporter follows the report by (/report/{number})")
     possible_duplicates: list[PossibleDuplicate] = Field(description="open incidents of the category nearby")
     workers: list[WorkerRef] = Field(description="the grid workers of the grid it was assigned to")
 
@@ -232,13 +238,16 @@ class IncidentPage(BaseModel):
 
 
 class IncidentStats(BaseModel):
-    level: Literal["grid", "community", "street", "all"]
-    code: str | None
+    level: Literal["grid", "community", "street", "department", "category", "all"]
+    code: str | None = Field(description="the area's code, or the department or category itself")
     name: str | None
     total: int
+    open: int = Field(description="not closed, rejected or a duplicate")
     overdue: int
     by_status: dict[str, int]
     median_handling_hours: float | None = Field(description="closed incidents: reported to closed, median hours")
+    evaluated: int = Field(0, description="closed incidents rated by their reporter or a dispatcher (评价)")
+    mean_rating: float | None = Field(None, description="their mean rating, 1–5")
 
 
 class PointAssignment(TypedDict):

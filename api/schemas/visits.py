@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Location, LonLat, Timestamp
+from api.schemas.uploads import PhotoIds, VisitPhoto
 
 MAX_HOUSEHOLDS = 10_000  # one building: the largest towers hold a few thousand
 MAX_PEOPLE = 100_000
@@ -31,6 +32,7 @@ class VisitRequest(BaseModel):
     )
     location: Location | None = Field(default=None, description="where the worker stood, as for check-ins")
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, description="the phone's reported accuracy")
+    photos: PhotoIds
 
 
 class VisitDecision(BaseModel):
@@ -62,6 +64,7 @@ class Visit(BaseModel):
     decision_note: str | None
     batch_id: int | None = Field(description="the batch (kind visit) its approval ran in")
     version: int | None = Field(description="the building version its approval made (none: nothing changed)")
+    photos: list[VisitPhoto] = Field(default_factory=list, description="uploads attached to the visit")
 
 
 class VisitPage(BaseModel):

@@ -39,7 +39,6 @@ class SignInLocked(GridmapError):
             f"username: too many failed sign-ins for this user name; retry in {retry_after} s", where="username"
         )
         self.retry_after = retry_after
-        self.detail_zh = f"username：该用户名登录失败次数过多，请 {retry_after} 秒后再试"
 
 
 @dataclass(frozen=True)

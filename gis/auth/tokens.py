@@ -8,6 +8,11 @@ before; signing out ends the one token (kept in `revoked_access_tokens` until it
 are checked in the same statement that loads the user, so a request costs no extra round trip. API tokens are random
 (`gmt_` + 256 bits), shown once when issued and kept only as their sha256 — enough for values this
 unguessable, and it keeps the lookup a plain indexed equality. Both travel as `Authorization: Bearer …`.
+
+Device sessions: a sign-in naming a device (the field app on a grid worker's phone) gets an access token of the
+same kind that lives for days instead of hours, listed in `device_sessions` under its jti so the account sees its
+devices and ends one from elsewhere (a lost phone). Ending one revokes its jti like signing out does, so requests
+pay nothing extra; a password change ends device sessions with every other token (their generation).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def signing_key(session: Session, settings: Settings) -> str:
 
 
 def issue_access_token(
-    principal: Principal, key: str, *, ttl_minutes: int, now: datetime | None = None
+    principal: Principal, key: str, *, ttl_minutes: int, now: datetime | None = None, jti: str | None = None
 ) -> dict[str, Any]:
     """OAuth2 token response for a signed-in user: access_token, token_type, expires_in, expires_at."""
     issued = now or datetime.now(UTC)
@@ -57,7 +62,7 @@ def issue_access_token(
         "iat": issued,
         "exp": expires,
         "gen": principal.generation,
-        "jti": secrets.token_urlsafe(16),
+        "jti": jti or secrets.token_urlsafe(16),
     }
     return {
         "access_token": jwt.encode(claims, key, algorithm=ALGORITHM),
@@ -121,21 +126,101 @@ def sign_out(session: Session, principal: Principal, token: str, key: str, *, ev
         )
     if everywhere:
         end_sessions(session, principal.user_id)
+        session.execute(
+            text("UPDATE device_sessions SET revoked_at = now() WHERE user_id = :user AND revoked_at IS NULL"),
+            {"user": principal.user_id},
+        )
     else:
         claims = _claims(token, key)
-        # Expired entries go as new ones come: the table holds only tokens that would still work.
-        session.execute(text("DELETE FROM revoked_access_tokens WHERE expires_at < now()"))
-        session.execute(
-            text("""INSERT INTO revoked_access_tokens (jti, user_id, expires_at)
-                    VALUES (:jti, :user, to_timestamp(:exp)) ON CONFLICT (jti) DO NOTHING"""),
-            {"jti": claims["jti"], "user": principal.user_id, "exp": claims["exp"]},
-        )
+        _revoke_jti(session, claims["jti"], principal.user_id, datetime.fromtimestamp(claims["exp"], UTC))
     audit.record(
         session,
         actor=principal.name,
         action="user.sign_out",
         target=f"user:{principal.name}",
         after={"everywhere": everywhere},
+    )
+
+
+def _revoke_jti(session: Session, jti: str, user_id: int, expires_at: datetime) -> None:
+    """End the access token `jti` (and its device session, if it is one)."""
+    # Expired entries go as new ones come: the table holds only tokens that would still work.
+    session.execute(text("DELETE FROM revoked_access_tokens WHERE expires_at < now()"))
+    session.execute(
+        text("""INSERT INTO revoked_access_tokens (jti, user_id, expires_at)
+                VALUES (:jti, :user, :expires) ON CONFLICT (jti) DO NOTHING"""),
+        {"jti": jti, "user": user_id, "expires": expires_at},
+    )
+    session.execute(
+        text("UPDATE device_sessions SET revoked_at = now() WHERE jti = :jti AND revoked_at IS NULL"), {"jti": jti}
+    )
+
+
+def issue_device_token(
+    session: Session, principal: Principal, key: str, *, device: str, ttl_days: int
+) -> dict[str, Any]:
+    """A long-lived access token for the named `device` (token response as `issue_access_token`), listed among
+    the account's device sessions."""
+    name = device.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("device: give the device a name of 1 to 100 characters", where="device")
+    jti = secrets.token_urlsafe(16)
+    issued = issue_access_token(principal, key, ttl_minutes=ttl_days * 24 * 60, jti=jti)
+    session_id = session.execute(
+        text("""INSERT INTO device_sessions (user_id, name, jti, generation, expires_at)
+                VALUES (:user, :name, :jti, :gen, :expires) RETURNING id"""),
+        {
+            "user": principal.user_id,
+            "name": name,
+            "jti": jti,
+            "gen": principal.generation,
+            "expires": datetime.fromisoformat(issued["expires_at"]),
+        },
+    ).scalar_one()
+    audit.record(
+        session,
+        actor=principal.name,
+        action="user.device_sign_in",
+        target=f"user:{principal.name}",
+        after={"device_session": session_id, "device": name},
+    )
+    return issued
+
+
+def token_id(token: str, key: str) -> str | None:
+    """The jti of an access token (None for an API token): which device session a request comes from."""
+    return None if token.startswith(API_TOKEN_PREFIX) else str(_claims(token, key)["jti"])
+
+
+def list_device_sessions(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """The account's device sessions that still work (not ended, not expired, not outdated by a password change),
+    newest first."""
+    rows = session.execute(
+        text("""SELECT d.id, d.name, d.jti, d.created_at, d.expires_at FROM device_sessions d
+                JOIN users u ON u.id = d.user_id
+                WHERE d.user_id = :user AND d.revoked_at IS NULL AND d.expires_at > now()
+                  AND d.generation = u.token_generation
+                ORDER BY d.id DESC"""),
+        {"user": principal.user_id},
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def end_device_session(session: Session, principal: Principal, session_id: int) -> None:
+    """End one of the account's own device sessions (again is harmless); another account's is not found."""
+    row = session.execute(
+        text("SELECT jti, expires_at FROM device_sessions WHERE id = :id AND user_id = :user"),
+        {"id": session_id, "user": principal.user_id},
+    ).first()
+    if row is None:
+        raise NotFound(f"device session {session_id} does not exist", where="session_id")
+    _revoke_jti(session, row.jti, principal.user_id, row.expires_at)
+    audit.record(
+        session,
+        actor=principal.name,
+        action="user.device_sign_out",
+        target=f"user:{principal.name}",
+        after={"device_session": session_id},
     )
 
 
@@ -233,3 +318,47 @@ def revoke_api_token(session: Session, token_id: int, *, actor: str) -> dict[str
         session, actor=actor, action="token.revoke", target=f"user:{revoked['user']}", after={"token_id": token_id}
     )
     return revoked
+
+
+# -- tickets: a URL-safe credential for one kind of request that cannot send headers (EventSource) -----------------
+
+TICKET_SECONDS = 60
+
+
+def issue_ticket(principal: Principal, key: str, *, purpose: str, now: datetime | None = None) -> dict[str, Any]:
+    """A short-lived signed ticket standing for `principal` on routes of `purpose` only (e.g. "events"): it goes in a
+    URL, where access logs keep it, so it is good for a minute and refused everywhere else (its audience)."""
+    issued = now or datetime.now(UTC)
+    expires = issued + timedelta(seconds=TICKET_SECONDS)
+    claims = {
+        "sub": str(principal.user_id),
+        "iss": ISSUER,
+        "aud": f"{ISSUER}:{purpose}",
+        "iat": issued,
+        "exp": expires,
+        "gen": principal.generation,
+    }
+    return {"ticket": jwt.encode(claims, key, algorithm=ALGORITHM), "expires_in": TICKET_SECONDS}
+
+
+def ticket_principal(session: Session, ticket: str, key: str, *, purpose: str) -> Principal:
+    """Who a ticket of `purpose` stands for (Unauthorized when invalid, expired, for another purpose, or outdated by a
+    password change or sign-out everywhere)."""
+    try:
+        claims = jwt.decode(
+            ticket,
+            key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            audience=f"{ISSUER}:{purpose}",
+            options={"require": ["exp", "sub", "gen", "aud"]},
+        )
+    except jwt.InvalidTokenError:
+        raise Unauthorized("the ticket is not valid or has expired: ask for a new one", invalid_token=True) from None
+    subject = str(claims["sub"])
+    if not (subject.isascii() and subject.isdigit()):
+        raise Unauthorized("the ticket is not valid", invalid_token=True)
+    principal = active_principal(session, int(subject), via="password")
+    if principal is None or principal.generation != claims["gen"]:
+        raise Unauthorized("the ticket's sign-in has ended: sign in again", invalid_token=True)
+    return principal

@@ -22,8 +22,9 @@ from gis.auth import access
 from gis.auth.users import Principal
 from gis.basedata.batches import batch
 from gis.db.models import BUILDINGS_HISTORY, Building, BuildingVisit
-from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gis.errors import Conflict, Forbidden, GridmapError, InvalidInput, NotFound
 from gis.geo.coordinates import point_to_wgs84
+from gis.incidents.uploads import attach_to_visit, visit_photos
 from gis.plans.store import current_plan_id
 from gis.settings import Settings
 
@@ -79,8 +80,11 @@ def record_visit(
     observed: Observation,
     *,
     idempotency_key: str | None = None,
+    photos: list[str] | None = None,
+    client: str = "public",
 ) -> tuple[dict[str, Any], bool]:
     """Record a pending visit (or return the one this idempotency key already made); returns (visit, created).
+    `photos`: uploads of `client` (gis/incidents/uploads.py) attached to it.
 
     Exactly once per key, also under concurrent retries (the unique index decides, as for incident reports).
     A key already used for another building or by another user is a conflict, never someone else's visit."""
@@ -131,6 +135,7 @@ def record_visit(
         target=f"building:{building_id}",
         after={"visit": visit_id, "observed": values, "visited_at": visited_at.isoformat()},
     )
+    attach_to_visit(session, visit_id, photos, client=client, actor=who.name)
     return get_visit(session, visit_id), True
 
 
@@ -167,6 +172,15 @@ def get_visit(session: Session, visit_id: int, who: Principal | None = None) -> 
         # A worker is told nothing about other workers' visits, not even that they exist.
         raise NotFound(f"visit {visit_id} does not exist", where="id")
     return found[0]
+
+
+def may_read(session: Session, who: Principal, visit_id: int) -> bool:
+    """Whether `who` may read the visit (and so its photos): the rule of `get_visit`."""
+    try:
+        get_visit(session, visit_id, who)
+    except GridmapError:  # 401/403 for roles that read no visits, 404 for another worker's
+        return False
+    return True
 
 
 def list_visits(
@@ -223,7 +237,9 @@ def _visits(session: Session, conditions: list[Any], *, limit: int, offset: int)
         .limit(literal(limit, BigInteger))
         .offset(literal(offset, BigInteger))
     )
-    return [_visit(dict(r)) for r in session.execute(statement).mappings()]
+    found = [_visit(dict(r)) for r in session.execute(statement).mappings()]
+    photos = visit_photos(session, [v["id"] for v in found])
+    return [v | {"photos": [{"id": i} for i in photos.get(v["id"], [])]} for v in found]
 
 
 def _visit(row: dict[str, Any]) -> dict[str, Any]:

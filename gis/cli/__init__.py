@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from gis.cli import assign, batches, coverage, db, layers, plan, serve, users, workers
+from gis.cli import assign, batches, coverage, db, layers, plan, serve, users, webhooks, workers
 from gis.cli.common import close_engines
 
 
@@ -63,6 +63,7 @@ app.add_typer(users.app, name="user", cls=Group)
 app.add_typer(coverage.app, name="coverage", cls=Group)
 app.add_typer(coverage.network_app, name="network", cls=Group)
 app.add_typer(batches.app, name="batches", cls=Group)
+app.add_typer(webhooks.app, name="webhooks", cls=Group)
 layers.register(app)
 assign.register(app)
 serve.register(app)

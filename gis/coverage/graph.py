@@ -8,6 +8,7 @@ stay on one edge. All coordinates are in the dataset's metric CRS.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -49,6 +50,21 @@ class WalkGraph:
         )
         rows, cols = np.concatenate([lo, hi]), np.concatenate([hi, lo])
         return csr_matrix((np.concatenate([w, w]), (rows, cols)), shape=(self.n_nodes, self.n_nodes))
+
+    @cached_property
+    def edge_between(self) -> dict[tuple[int, int], int]:
+        """(lower node, higher node) → index of the shortest edge joining them: the one the matrix keeps."""
+        keep = self.source != self.target
+        frame = pd.DataFrame(
+            {
+                "lo": np.minimum(self.source, self.target)[keep],
+                "hi": np.maximum(self.source, self.target)[keep],
+                "w": self.length[keep],
+                "i": np.flatnonzero(keep),
+            }
+        ).sort_values(["w", "i"])
+        frame = frame.drop_duplicates(["lo", "hi"])
+        return dict(zip(zip(frame.lo.tolist(), frame.hi.tolist(), strict=True), frame.i.tolist(), strict=True))
 
     @cached_property
     def tree(self) -> shapely.STRtree:
@@ -156,6 +172,22 @@ def _node_distances(graph: WalkGraph, sources: Snap, limit: float = np.inf) -> t
     Each source is a virtual node n + i with one-way edges to both ends of its edge, so one Dijkstra run
     starts from all of them and paths never pass through a source."""
     n, k = graph.n_nodes, len(sources)
+    virtual = np.arange(n, n + k)
+    dist, _, origin = dijkstra(
+        _with_sources(graph, sources),
+        directed=True,
+        indices=virtual,
+        min_only=True,
+        return_predecessors=True,
+        limit=limit,
+    )
+    origin = origin[:n]
+    return dist[:n], np.where(origin >= n, origin - n, -1)
+
+
+def _with_sources(graph: WalkGraph, sources: Snap) -> csr_matrix:
+    """The network's matrix plus each source as a virtual node n + i with one-way edges to both ends of its edge."""
+    n, k = graph.n_nodes, len(sources)
     e = sources.edge
     virtual = np.arange(n, n + k)
     # A source on a self-loop reaches the same node both ways: keep the shorter (csr would add them).
@@ -173,18 +205,13 @@ def _node_distances(graph: WalkGraph, sources: Snap, limit: float = np.inf) -> t
         .w.min()
     )
     base = graph.matrix.tocoo()
-    matrix = coo_matrix(
+    return coo_matrix(
         (
             np.concatenate([base.data, np.maximum(to_ends.w.to_numpy(), _EPSILON)]),
             (np.concatenate([base.row, to_ends.r.to_numpy()]), np.concatenate([base.col, to_ends.c.to_numpy()])),
         ),
         shape=(n + k, n + k),
     ).tocsr()
-    dist, _, origin = dijkstra(
-        matrix, directed=True, indices=virtual, min_only=True, return_predecessors=True, limit=limit
-    )
-    origin = origin[:n]
-    return dist[:n], np.where(origin >= n, origin - n, -1)
 
 
 def _same_edge_pairs(targets: Snap, sources: Snap) -> pd.DataFrame:
@@ -194,6 +221,65 @@ def _same_edge_pairs(targets: Snap, sources: Snap) -> pd.DataFrame:
     s = pd.DataFrame({"s": np.arange(len(sources)), "edge": sources.edge, "s_pos": sources.position})
     s["s_access"] = sources.access
     return t.merge(s, on="edge")
+
+
+# -- walking routes --------------------------------------------------------------------------------------------
+
+
+def paths(graph: WalkGraph, origin: Snap, targets: Snap) -> list[shapely.LineString | None]:
+    """The shortest walk from one point to each target along the network, as metric LineStrings from the origin's
+    place on its edge over whole edges to the target's place on its edge (the access legs are the caller's: it
+    knows the points). The same choices as `nearest`, so a route is as long as its distance minus both accesses.
+    None: the target is not snapped or not reachable."""
+    out: list[shapely.LineString | None] = [None] * len(targets)
+    if len(origin) != 1 or not origin.snapped[0] or len(targets) == 0:
+        return out
+    n = graph.n_nodes
+    node_dist, pred = dijkstra(_with_sources(graph, origin), directed=True, indices=n, return_predecessors=True)
+    e0, p0 = int(origin.edge[0]), float(origin.position[0])
+    for i in np.flatnonzero(targets.snapped):
+        e, q = int(targets.edge[i]), float(targets.position[i])
+        u, v, length = int(graph.source[e]), int(graph.target[e]), float(graph.length[e])
+        via_u, via_v = node_dist[u] + q, node_dist[v] + (length - q)
+        along = float(origin.access[0]) + abs(p0 - q) if e == e0 else np.inf
+        best = min(via_u, via_v, along)
+        if not np.isfinite(best):
+            continue
+        if along <= best:  # on the origin's own edge, never leaving it
+            pieces = [_coords(substring(graph.geoms[e], p0, q))]
+        else:
+            end = u if via_u <= via_v else v
+            pieces = _walk_to(graph, pred, end, e0, p0)
+            pieces.append(_coords(substring(graph.geoms[e], 0.0 if end == u else length, q)))
+        coords = np.concatenate(pieces)
+        keep = np.ones(len(coords), dtype=bool)
+        keep[1:] = np.any(coords[1:] != coords[:-1], axis=1)  # joints repeat where pieces meet
+        coords = coords[keep]
+        out[i] = shapely.LineString(coords if len(coords) > 1 else np.vstack([coords, coords]))
+    return out
+
+
+def _coords(geom: shapely.Geometry) -> np.ndarray:
+    return shapely.get_coordinates(geom)  # substring gives a Point for a zero-length piece
+
+
+def _walk_to(graph: WalkGraph, pred: np.ndarray, node: int, e0: int, p0: float) -> list[np.ndarray]:
+    """Coordinate pieces from the origin (edge e0 at p0) to `node`, following Dijkstra's predecessors back."""
+    n = graph.n_nodes
+    chain = [node]
+    while 0 <= pred[chain[-1]] < n:  # the virtual origin (index n) ends the chain
+        chain.append(int(pred[chain[-1]]))
+    chain.reverse()
+    first = chain[0]
+    # Leaving the origin's edge through its source or target end (a self-loop: the shorter way round).
+    source, length = int(graph.source[e0]), float(graph.length[e0])
+    to_source = first == source and (first != int(graph.target[e0]) or p0 <= length - p0)
+    pieces = [_coords(substring(graph.geoms[e0], p0, 0.0 if to_source else length))]
+    for a, b in itertools.pairwise(chain):
+        edge = graph.edge_between[(min(a, b), max(a, b))]
+        line = _coords(graph.geoms[edge])
+        pieces.append(line if graph.source[edge] == a else line[::-1])
+    return pieces
 
 
 # -- catchments ------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ convenience store is nearly always private, and coverage runs count them the sam
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +24,7 @@ from pyproj import Transformer
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.coverage.graph import nearest, snap
+from gis.coverage.graph import nearest, paths, snap
 from gis.coverage.network_store import load_graph
 from gis.errors import InvalidInput
 from gis.geo import dataset
@@ -46,6 +46,9 @@ class PointReach:
     on_network: bool
     access_m: float | None
     nearest: dict[str, NearestFacility | None]
+    # Per category, the walk to that facility in WGS 84 (asked for with `with_paths`): the straight access
+    # leg from the point, the network, the access leg to the facility.
+    paths: dict[str, shapely.LineString | None] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=8)
@@ -53,8 +56,16 @@ def _to_metric(epsg: int) -> Transformer:
     return Transformer.from_crs(STORAGE_SRID, epsg, always_xy=True)
 
 
-def nearest_facilities(session: Session, lon: float, lat: float, *, max_snap_m: float) -> PointReach:
-    """The nearest facility of every registry category from a WGS 84 point, by exact network distance."""
+@lru_cache(maxsize=8)
+def _to_storage(epsg: int) -> Transformer:
+    return Transformer.from_crs(epsg, STORAGE_SRID, always_xy=True)
+
+
+def nearest_facilities(
+    session: Session, lon: float, lat: float, *, max_snap_m: float, with_paths: bool = False
+) -> PointReach:
+    """The nearest facility of every registry category from a WGS 84 point, by exact network distance; with
+    `with_paths`, also the walking route to each of them."""
     categories = list(facility_registry().categories)
     nothing: dict[str, NearestFacility | None] = dict.fromkeys(categories)
     try:
@@ -72,12 +83,30 @@ def nearest_facilities(session: Session, lon: float, lat: float, *, max_snap_m: 
         {"epsg": epsg},
     ).all()
     found = dict(nothing)
+    routes: dict[str, shapely.LineString | None] = {}
     if rows:
-        facility_snap = snap(graph, shapely.from_wkb([bytes(r.wkb) for r in rows]), max_snap_m)
+        points = shapely.from_wkb([bytes(r.wkb) for r in rows])
+        facility_snap = snap(graph, points, max_snap_m)
         # Network distance is symmetric: one Dijkstra from the point gives its distance to every facility.
         distance, _ = nearest(graph, targets=facility_snap, sources=origin)
         found |= _nearest_per_category(rows, distance, categories)
-    return PointReach(True, float(origin.access[0]), found)
+        if with_paths:
+            index = {int(r.id): i for i, r in enumerate(rows)}
+            chosen = [index[hit.facility_id] for hit in found.values() if hit is not None]
+            walks = paths(graph, origin, facility_snap.take(np.array(chosen, dtype=np.int64)))
+            by_facility = dict(zip(chosen, walks, strict=True))
+            to_storage = _to_storage(epsg)
+            for code, hit in found.items():
+                walk = None if hit is None else by_facility[index[hit.facility_id]]
+                if hit is None or walk is None:
+                    routes[code] = None
+                    continue
+                # The access legs: from the point onto the network, and off it to the facility.
+                end = shapely.get_coordinates(points[index[hit.facility_id]])
+                metric = np.vstack([[x, y], shapely.get_coordinates(walk), end])
+                lons, lats = to_storage.transform(metric[:, 0], metric[:, 1])
+                routes[code] = shapely.LineString(np.column_stack([lons, lats]))
+    return PointReach(True, float(origin.access[0]), found, routes)
 
 
 def _nearest_per_category(
@@ -96,15 +125,18 @@ def _nearest_per_category(
     return out
 
 
-def reach_from(session: Session, lon: float, lat: float, *, speed_mps: float, max_snap_m: float) -> dict[str, Any]:
+def reach_from(
+    session: Session, lon: float, lat: float, *, speed_mps: float, max_snap_m: float, with_paths: bool = False
+) -> dict[str, Any]:
     """What can be reached on foot from a WGS 84 point: per category (registry order) the nearest facility,
-    its walking distance and time, and whether that is within the category's tier. A point farther than
-    `max_snap_m` from the network is answered with on_network false and no distances (not an error)."""
+    its walking distance and time, and whether that is within the category's tier; with `with_paths` also the
+    walking route there as a GeoJSON LineString (`path`, else null). A point farther than `max_snap_m` from the
+    network is answered with on_network false and no distances (not an error)."""
     if not 0 < speed_mps <= 3:
         raise InvalidInput(f"speed={speed_mps} m/s is not a walking speed (0-3 m/s)", where="speed")
     if not max_snap_m > 0:
         raise InvalidInput(f"max_snap_m={max_snap_m} must be positive", where="max_snap_m")
-    found = nearest_facilities(session, lon, lat, max_snap_m=max_snap_m)
+    found = nearest_facilities(session, lon, lat, max_snap_m=max_snap_m, with_paths=with_paths)
     registry = facility_registry()
     categories = []
     for code, category in registry.categories.items():
@@ -122,6 +154,7 @@ def reach_from(session: Session, lon: float, lat: float, *, speed_mps: float, ma
                 "distance_m": None if hit is None else round(hit.distance_m, 1),
                 "minutes": minutes,
                 "within_tier": within,
+                "path": _geojson_line(found.paths.get(code)),
             }
         )
     return {
@@ -133,3 +166,9 @@ def reach_from(session: Session, lon: float, lat: float, *, speed_mps: float, ma
         "max_snap_m": max_snap_m,
         "categories": categories,
     }
+
+
+def _geojson_line(line: shapely.LineString | None) -> dict[str, Any] | None:
+    if line is None:
+        return None
+    return {"type": "LineString", "coordinates": [[round(x, 7), round(y, 7)] for x, y in line.coords]}

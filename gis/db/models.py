@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -577,3 +578,156 @@ class IncidentEvent(Base):
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     details = mapped_column(JSONB, nullable=True)
+
+
+# -- field app (issue 16, migration 0014) ------------------------------------------------------------------------
+
+
+class DeviceSession(Base):
+    """A long-lived access token of a named device (the field app on a worker's phone), listed so it can be ended."""
+
+    __tablename__ = "device_sessions"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    jti: Mapped[str] = mapped_column(String(64), unique=True)  # the token's id: ending it revokes this jti
+    generation: Mapped[int] = mapped_column(Integer)  # the account's token generation when it was issued
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WorkerCheckinKey(Base):
+    """A check-in's Idempotency-Key (sha256 of account and key) → the check-in it made and the request's digest."""
+
+    __tablename__ = "worker_checkin_keys"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checkin_id: Mapped[int | None] = mapped_column(ForeignKey("worker_checkins.id", ondelete="CASCADE"))
+    request: Mapped[str] = mapped_column(String(64))
+
+
+# -- residents' tracking numbers (issue 16; migration 0013) ----------------------------------------------------
+# A column added to Incident after its class (SQLAlchemy's declarative setattr adds it to table and mapper): the
+# short public number a resident follows a report by; the database draws it (incident_tracking_number()) so every
+# way of inserting an incident gets one.
+Incident.tracking_number = mapped_column(
+    String(8), nullable=False, unique=True, index=True, server_default=text("incident_tracking_number()")
+)
+
+
+# -- the basemap (issue 16) -------------------------------------------------------------------------------------
+
+
+class Landcover(Base):
+    """Water and green areas drawn by the basemap; an OSM import brings them (keyed by the OSM id)."""
+
+    __tablename__ = "landcover"
+    __table_args__ = (
+        gist("landcover", "geom"),
+        CheckConstraint("kind IN ('water', 'green')", name="landcover_kind"),
+        UniqueConstraint("source_id", name="landcover_source_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source_id: Mapped[str] = mapped_column(Text)  # "way/123", "relation/45"
+    kind: Mapped[str] = mapped_column(String(8))  # water | green
+    name: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
+
+
+# -- photos (issue 16): uploads checked by content, linked to incidents and field visits ------------------------
+
+
+class Upload(Base):
+    """A stored photo, re-encoded without metadata, with its thumbnail (paths relative to the platform's home).
+
+    `client_hash`: sha256 of the uploader's client scope ("user:<id>" or "address:<ip>"): who may attach it."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (
+        CheckConstraint("content_type IN ('image/jpeg', 'image/png', 'image/webp')", name="upload_content_type"),
+        Index("ix_uploads_owner_created", "owner_id", "created_at"),
+        Index("ix_uploads_client_created", "client_hash", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    client_hash: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(Text)
+    thumbnail_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IncidentPhoto(Base):
+    """An upload attached to an incident at one step: report | note | resolve | return."""
+
+    __tablename__ = "incident_photos"
+    __table_args__ = (CheckConstraint("kind IN ('report', 'note', 'resolve', 'return')", name="incident_photo_kind"),)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    added_by: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VisitPhoto(Base):
+    """An upload attached to a field visit."""
+
+    __tablename__ = "visit_photos"
+    visit_id: Mapped[int] = mapped_column(ForeignKey("building_visits.id", ondelete="CASCADE"), index=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True)
+
+
+# -- webhooks (migration 0015; gis/incidents/hooks.py) --------------------------------------------------------
+
+
+class Webhook(Base):
+    """Where incident events go (a URL signed with `secret`), filtered by department, category, action (NULL: all)."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    departments = mapped_column(postgresql.ARRAY(Text), nullable=True)
+    categories = mapped_column(postgresql.ARRAY(Text), nullable=True)
+    actions = mapped_column(postgresql.ARRAY(Text), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WebhookOutbox(Base):
+    """One event for one webhook, written by a trigger on incident_events in the event's transaction."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        Index("ix_webhook_outbox_due", "next_attempt_at", postgresql_where=text("delivered_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    incident_id: Mapped[int] = mapped_column(BigInteger)
+    payload = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver an outbox row."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("webhook_outbox.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)

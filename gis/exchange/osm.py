@@ -1,4 +1,5 @@
-"""Importing an OpenStreetMap extract (.osm.pbf) with pyrosm: buildings, the walking network and amenities.
+"""Importing an OpenStreetMap extract (.osm.pbf) with pyrosm: buildings, the walking network and amenities,
+and water and green areas for the basemap (table `landcover`, upserted by OSM id).
 
 Buildings without household counts get an estimate (footprint × levels ÷ dwelling size), flagged as
 estimated. Amenities map to facility categories through the registry's OSM tags. When the database has
@@ -38,6 +39,23 @@ RESIDENTIAL = {
     "cabin",
 }
 POI_KEYS = ("amenity", "leisure", "shop", "social_facility")
+# Areas the basemap draws (gis/layers/basemap.py): tag → values, each value water or green. Pitches and
+# playgrounds are left out: they are as often paved as green.
+LANDCOVER: dict[str, dict[str, str]] = {
+    "natural": {"water": "water", "wood": "green", "scrub": "green", "grassland": "green", "wetland": "green"},
+    "waterway": {"riverbank": "water"},
+    "landuse": {
+        "reservoir": "water",
+        "basin": "water",
+        "pond": "water",
+        "grass": "green",
+        "forest": "green",
+        "meadow": "green",
+        "recreation_ground": "green",
+        "village_green": "green",
+    },
+    "leisure": {"park": "green", "garden": "green", "nature_reserve": "green"},
+}
 # Placeholder hierarchy for extracts that carry no administrative boundaries.
 PLACEHOLDER = {"district": "000000", "street": "000000000", "community": "000000000001"}
 
@@ -62,6 +80,11 @@ def import_osm(
         network = osm.get_network(network_type="walking")
         pois = osm.get_pois(custom_filter={key: True for key in POI_KEYS})
         entrances = osm.get_pois(custom_filter={"entrance": True})
+        landcover = osm.get_data_by_custom_criteria(
+            custom_filter={tag: list(values) for tag, values in LANDCOVER.items()},
+            filter_type="keep",
+            keep_nodes=False,
+        )
     except Exception as exc:  # pyrosm raises plain exceptions on corrupt input
         raise FileRejected(f"{path.name}: cannot read the OpenStreetMap extract: {exc}", where="path") from exc
 
@@ -82,7 +105,55 @@ def import_osm(
         reports[0].notes.append("the extract has no community boundaries: created one community covering the data")
     placed = _link_entrances(session, entrances)
     reports[0].notes.append(f"{placed} buildings have their entrance from OSM (walking starts there)")
+    water, green = _store_landcover(session, _landcover(landcover))
+    reports[0].notes.append(f"basemap: {water} water and {green} green areas")
     return reports
+
+
+def _landcover(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """source_id, kind (water wins over green when an area has both tags), name; polygons only."""
+    if frame is None or frame.empty:
+        return _empty(["source_id", "kind", "name"])
+    frame = frame[frame.geom_type.isin(["Polygon", "MultiPolygon"])]
+    kind = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    for wanted in ("green", "water"):  # water last: it overrides
+        for tag, values in LANDCOVER.items():
+            hit = _column(frame, tag).map(values).eq(wanted)
+            kind = kind.mask(hit, wanted)
+    keep = kind.notna().to_numpy()
+    frame, kind = frame[keep], kind[keep]
+    areas = gpd.GeoDataFrame(
+        {"source_id": _source_ids(frame, "way"), "kind": kind, "name": _column(frame, "name")},
+        geometry=frame.geometry.to_numpy(),
+        crs=frame.crs or STORAGE_CRS,
+    ).to_crs(STORAGE_CRS)
+    # One row per OSM id: an upsert may touch a row only once.
+    return areas.drop_duplicates("source_id")
+
+
+def _store_landcover(session: Session, frame: gpd.GeoDataFrame) -> tuple[int, int]:
+    """Upsert the areas by OSM id (made valid, polygonal parts kept); returns how many water and green areas."""
+    if frame.empty:
+        return 0, 0
+    rows = session.execute(
+        text("""
+        INSERT INTO landcover (source_id, kind, name, geom)
+        SELECT s, k, n, g
+        FROM (SELECT s, k, n, ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_GeomFromWKB(w, 4326)), 3)) AS g
+              FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:n AS text[]), CAST(:w AS bytea[]))
+                   AS u(s, k, n, w)) v
+        WHERE NOT ST_IsEmpty(g)
+        ON CONFLICT (source_id) DO UPDATE SET kind = EXCLUDED.kind, name = EXCLUDED.name, geom = EXCLUDED.geom
+        RETURNING kind"""),
+        {
+            "s": frame["source_id"].tolist(),
+            "k": frame["kind"].tolist(),
+            "n": frame["name"].astype(object).where(frame["name"].notna(), None).tolist(),
+            "w": [bytes(b) for b in shapely.to_wkb(frame.geometry.to_numpy())],
+        },
+    ).scalars()
+    kinds = list(rows)
+    return kinds.count("water"), kinds.count("green")
 
 
 def _link_entrances(session: Session, entrances: gpd.GeoDataFrame | None) -> int:

@@ -21,6 +21,7 @@ from gis import audit
 from gis.db.models import STORAGE_SRID, Community, Grid, GridWorker, Incident, Street
 from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.geo.coordinates import point_to_wgs84
+from gis.incidents.uploads import attach_to_incident, incident_photos, kind_of_action
 from gis.incidents.workflow import CLOSED_STATES, allowed_actions, deadline, next_state
 from gis.locate.addresses import resolve_address
 from gis.locate.point import locate
@@ -87,7 +88,7 @@ def _category(code: str) -> Any:
     return categories[code]
 
 
-def _log(
+def log_event(
     session: Session,
     incident_id: int,
     actor: str,
@@ -143,6 +144,7 @@ def report(
     channel: str | None = None,
     reporter_contact: str | None = None,
     photo_url: str | None = None,
+    photos: list[str] | None = None,
     idempotency_key: str | None = None,
     client: str = "public",
     actor: str = "public",
@@ -178,6 +180,7 @@ def report(
         channel=channel,
         reporter_contact=reporter_contact,
         photo_url=photo_url,
+        photos=photos,
     )
     if key:
         existing = _by_key(session, key)
@@ -221,7 +224,8 @@ def report(
         # rolled back, our row would have gone in), and under READ COMMITTED this next statement sees it.
         winner = session.execute(text("SELECT id FROM incidents WHERE idempotency_key = :k"), {"k": key}).scalar_one()
         return _replay(session, winner, digest, settings), False
-    _log(session, incident_id, actor, "report", None, "reported", details={"channel": channel})
+    log_event(session, incident_id, actor, "report", None, "reported", details={"channel": channel})
+    attach_to_incident(session, incident_id, photos, kind="report", client=client, actor=actor)
     return _answer(session, incident_id, settings, workers=assignment["located"]["workers"]), True
 
 
@@ -238,6 +242,7 @@ def request_digest(
     channel: str | None,
     reporter_contact: str | None,
     photo_url: str | None,
+    photos: list[str] | None = None,
 ) -> str:
     """sha256 of the report as the service reads it: the same report however its JSON was spelled (key order,
     spacing, `1` or `1.0`), a different one whenever any field the incident is made from differs."""
@@ -248,6 +253,8 @@ def request_digest(
         "channel": channel,
         "reporter_contact": reporter_contact,
         "photo_url": photo_url,
+        # Only when given: the digests of reports without photos stay what they were before photos existed.
+        **({"photos": photos} if photos else {}),
     }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -333,8 +340,11 @@ def transition(
     settings: Settings,
     note: str | None = None,
     duplicate_of: int | None = None,
+    photos: list[str] | None = None,
+    client: str = "public",
 ) -> dict[str, Any]:
-    """Move the incident by `action`; anything the loop does not allow is a 409 and changes nothing."""
+    """Move the incident by `action`; anything the loop does not allow is a 409 and changes nothing. `photos`:
+    uploads of `client` (its scope, as for reports) attached with the step's note."""
     row = _lock(session, incident_id)
     target = next_state(row.status, action, note)
     if target == "duplicate":
@@ -360,7 +370,7 @@ def transition(
             "duplicate_of": duplicate_of,
         },
     )
-    _log(
+    log_event(
         session,
         incident_id,
         actor,
@@ -370,6 +380,7 @@ def transition(
         note,
         {"duplicate_of": duplicate_of} if duplicate_of else None,
     )
+    attach_to_incident(session, incident_id, photos, kind=kind_of_action(action), client=client, actor=actor)
     return get_incident(session, incident_id, settings=settings)
 
 
@@ -398,7 +409,7 @@ def relocate(
             **{k: v for k, v in assignment.items() if k != "located"},
         },
     )
-    _log(
+    log_event(
         session,
         incident_id,
         actor,
@@ -448,6 +459,7 @@ def get_incident(
             {"id": incident_id},
         )
     ]
+    incident["photos"] = incident_photos(session, incident_id)  # only staff and dispatch models declare them
     return incident
 
 

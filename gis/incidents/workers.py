@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from gis import audit
 from gis.auth.users import change_user, create_user, get_user
-from gis.errors import InvalidInput, NotFound
+from gis.errors import Conflict, InvalidInput, NotFound
 from gis.geo.coordinates import point_to_wgs84
+from gis.incidents.records import scoped_key
 from gis.locate.point import locate
 from gis.plans.store import current_plan_id
 
@@ -69,8 +72,25 @@ def check_in(
     accuracy_m: float | None = None,
     snap_m: float,
     actor: str,
-) -> dict[str, Any]:
-    """Record where a worker is, located like an incident (current plan, shared-edge and snap rules)."""
+    idempotency_key: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Record where a worker is, located like an incident (current plan, shared-edge and snap rules); returns
+    (check-in, created).
+
+    The field app queues check-ins made offline and retries them: an Idempotency-Key (scoped to the account, like
+    a report's) makes a retry answer with the check-in it already made; the same key with another check-in is a
+    409. Concurrent retries wait on the key's primary key, so one check-in is made."""
+    key = scoped_key(f"user:{user_id}", idempotency_key) if idempotency_key and idempotency_key.strip() else None
+    digest = hashlib.sha256(json.dumps([lon, lat, crs, accuracy_m]).encode()).hexdigest()
+    if key is not None:
+        # Claimed first (no check-in yet): a concurrent retry blocks here until this transaction ends.
+        claimed = session.execute(
+            text("""INSERT INTO worker_checkin_keys (key, checkin_id, request) VALUES (:key, NULL, :digest)
+                    ON CONFLICT (key) DO NOTHING RETURNING key"""),
+            {"key": key, "digest": digest},
+        ).first()
+        if claimed is None:
+            return _replay_checkin(session, key, digest), False
     wgs_lon, wgs_lat = point_to_wgs84(lon, lat, crs, where="location")
     found = locate(session, wgs_lon, wgs_lat, snap_m=snap_m)
     row = session.execute(
@@ -92,6 +112,10 @@ def check_in(
             "lat": wgs_lat,
         },
     ).scalar_one()
+    if key is not None:
+        session.execute(
+            text("UPDATE worker_checkin_keys SET checkin_id = :id WHERE key = :key"), {"id": row, "key": key}
+        )
     checkin = _checkins(session, "c.id = :id", {"id": row})[0]
     # Where the worker stood stays out of the trail: the grid says enough.
     audit.record(
@@ -101,7 +125,31 @@ def check_in(
         target=f"user:{actor}",
         after={"checkin": row, "grid": checkin["grid"]["code"], "own_grid": checkin["own_grid"]},
     )
-    return checkin | {"community": found["community"], "street": found["street"]}
+    return checkin | {"community": found["community"], "street": found["street"]}, True
+
+
+def _replay_checkin(session: Session, key: str, digest: str) -> dict[str, Any]:
+    """The check-in a used key made, as its first answer had it (community and street included)."""
+    row = session.execute(
+        text("SELECT checkin_id, request FROM worker_checkin_keys WHERE key = :key"), {"key": key}
+    ).one()
+    if row.request != digest:
+        raise Conflict(
+            "Idempotency-Key: this key was already used for a different check-in; send a new key with each check-in",
+            where="Idempotency-Key",
+        )
+    checkin = _checkins(session, "c.id = :id", {"id": row.checkin_id})[0]
+    found = session.execute(
+        text("""SELECT cm.id AS c_id, cm.code AS c_code, cm.name AS c_name, st.id AS s_id, st.code AS s_code,
+                       st.name AS s_name
+                FROM worker_checkins c LEFT JOIN grids g ON g.id = c.grid_id
+                LEFT JOIN communities cm ON cm.id = g.community_id LEFT JOIN streets st ON st.id = cm.street_id
+                WHERE c.id = :id"""),
+        {"id": row.checkin_id},
+    ).one()
+    community = None if found.c_id is None else {"id": found.c_id, "code": found.c_code, "name": found.c_name}
+    street = None if found.s_id is None else {"id": found.s_id, "code": found.s_code, "name": found.s_name}
+    return checkin | {"community": community, "street": street}
 
 
 def list_checkins(session: Session, user_id: int, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
@@ -134,3 +182,32 @@ def _checkins(
         }
         for r in rows
     ]
+
+
+def my_grids(session: Session, user_id: int) -> dict[str, Any]:
+    """The worker's grids in the current plan (by lineage) as a GeoJSON FeatureCollection: what the field app
+    draws and keeps offline."""
+    rows = session.execute(
+        text("""SELECT g.id, g.code, g.name, g.households, g.buildings, g.population,
+                       ST_AsGeoJSON(g.geom, 7)::json AS geometry
+                FROM grids g JOIN grid_workers w ON w.grid_lineage = g.lineage AND w.user_id = :user
+                WHERE g.plan_id = :plan ORDER BY g.code"""),
+        {"user": user_id, "plan": current_plan_id(session)},
+    ).all()
+    features = [
+        {
+            "type": "Feature",
+            "id": r.id,
+            "properties": {
+                "id": r.id,
+                "code": r.code,
+                "name": r.name,
+                "households": r.households,
+                "buildings": r.buildings,
+                "population": r.population,
+            },
+            "geometry": r.geometry,
+        }
+        for r in rows
+    ]
+    return {"type": "FeatureCollection", "features": features}

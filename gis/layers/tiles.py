@@ -100,17 +100,23 @@ def render_tile(
     crs="gcj02" cuts the tile in the GCJ-02 grid of AMap/Tencent basemaps: features are moved by the GCJ-02
     shift at the tile's centre (it varies by well under a metre across a tile at street zooms)."""
     check_tile(z, x, y)
-    if crs not in ("wgs84", "gcj02"):
-        raise InvalidInput(f"crs={crs!r}: tiles come in wgs84 (default) or gcj02", where="crs")
+    shift = tile_shift(z, x, y, crs)
     if z < layer.min_zoom:
         return b""
-    dx, dy = _gcj02_shift(z, x, y) if crs == "gcj02" else (0.0, 0.0)
+    dx, dy = shift
     params: dict[str, object] = {"z": z, "x": x, "y": y, "dx": dx, "dy": dy}
     if layer.layer.plan_scoped:
         if plan_id is not None and plan_id not in queries.BIGINT:
             return b""  # no plan has such an id
         params["plan"] = plan_id if plan_id is not None else current_plan_id(session)
     return bytes(session.execute(layer.statement, params).scalar_one() or b"")
+
+
+def tile_shift(z: int, x: int, y: int, crs: str) -> tuple[float, float]:
+    """Web-Mercator metres by which features move into the tile grid of `crs` (also the basemap's tiles)."""
+    if crs not in ("wgs84", "gcj02"):
+        raise InvalidInput(f"crs={crs!r}: tiles come in wgs84 (default) or gcj02", where="crs")
+    return _gcj02_shift(z, x, y) if crs == "gcj02" else (0.0, 0.0)
 
 
 def _gcj02_shift(z: int, x: int, y: int) -> tuple[float, float]:

@@ -247,13 +247,34 @@ def test_stats_count_by_status_and_median_handling_time(demo_session: Session, d
             "code": "all",
             "name": "all",
             "total": 3,
+            "open": 2,
             "overdue": 1,
             "by_status": {"closed": 1, "reported": 2},
             "median_handling_hours": 5.0,
+            "evaluated": 0,
+            "mean_rating": None,
         }
     ]
     per_grid = demo_client.get("/api/incidents/stats", params={"level": "grid"}).json()
     assert sum(r["total"] for r in per_grid) == 3 and all(r["code"] for r in per_grid)
+    # The dispatch centre's view (统一分拨): per department (from the category's routing) and per category.
+    per_department = demo_client.get("/api/incidents/stats", params={"level": "department"}).json()
+    assert sum(r["total"] for r in per_department) == 3 and all(
+        r["code"] and r["level"] == "department" for r in per_department
+    )
+    assert sum(r["open"] for r in per_department) == 2 and sum(r["overdue"] for r in per_department) == 1
+    per_category = demo_client.get("/api/incidents/stats", params={"level": "category"}).json()
+    assert {r["code"] for r in per_category} <= {
+        "sanitation",
+        "dispute",
+        "facility_damage",
+        "public_order",
+        "safety_hazard",
+        "illegal_construction",
+        "property_conflict",
+        "device_alarm",
+        "emergency",
+    }
     overdue = demo_client.get("/api/incidents", params={"overdue": True}).json()
     assert [f["id"] for f in overdue["features"]] == [made[1]["id"]]
 

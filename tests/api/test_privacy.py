@@ -56,6 +56,10 @@ LOGINS = tuple(login for login, _ in STAFF.values())
 TILE_LAYERS = ("communities", "grids", "buildings", "facilities", "incidents")
 # Catch-all routes answering 404 for anything not served elsewhere (their problem still must not leak).
 CATCH_ALL = {"/ogc/collections/{collectionId}", "/ogc/collections/{collectionId}/{rest:path}"}
+# A photo attached to the incident (issue 16): to the public its routes answer 404, as for an id that does not exist,
+# and no other answer names it.
+PHOTO = "zq7-photo-upload"
+UPLOADS = {"/api/uploads/{upload_id}", "/api/uploads/{upload_id}/thumbnail"}
 TILE_ZOOM = 16
 
 
@@ -116,6 +120,17 @@ def reported(demo_client: TestClient, demo_session: Session) -> dict[str, Any]:
         headers=staff(demo_client, "dispatcher"),
     )
     assert registered.status_code == 200, registered.text
+    # The photo's row only: no file is read when the answer is 404 (tests/api/test_uploads.py stores real ones).
+    demo_session.execute(
+        text("""INSERT INTO uploads (id, client_hash, content_type, bytes, width, height, sha256, path, thumbnail_path)
+                VALUES (:id, repeat('0', 64), 'image/jpeg', 1, 1, 1, repeat('0', 64), 'uploads/p.jpg',
+                        'uploads/t.jpg')"""),
+        {"id": PHOTO},
+    )
+    demo_session.execute(
+        text("INSERT INTO incident_photos (incident_id, upload_id, kind, added_by) VALUES (:i, :id, 'report', 'p')"),
+        {"id": PHOTO, "i": incident_id},
+    )
     return {"id": incident_id, "lon": lon, "lat": lat}
 
 
@@ -128,10 +143,13 @@ def _values(session: Session, incident: dict[str, Any]) -> dict[str, Any]:
         "plan_id": one("SELECT id FROM grid_plans WHERE status = 'published'"),
         "incident_id": incident["id"],
         "request_id": incident["id"],
+        "tracking_number": one(f"SELECT tracking_number FROM incidents WHERE id = {int(incident['id'])}"),
         "service_code": "dispute",
         "run_id": one("SELECT max(id) FROM coverage_runs"),
         "facility_id": facility,
         "visit_id": 1,  # any id: visits are for signed-in staff only
+        "webhook_id": 1,  # any id: webhooks are for admins only
+        "upload_id": PHOTO,
         "name": "test-admin",
         "z": TILE_ZOOM,
         "x": x,
@@ -169,6 +187,7 @@ def _query(path: str, route: APIRoute, values: dict[str, Any], incident: dict[st
         "lon": incident["lon"],
         "lat": incident["lat"],
         "category": "health_station",
+        "q": "社区",  # place search (/api/search)
     }
     query = {}
     for param in route.dependant.query_params:
@@ -250,10 +269,10 @@ def test_no_get_route_gives_the_public_personal_data(demo_client: TestClient, de
                     refused.append(url)
                     assert response.headers["content-type"].startswith("application/problem+json")
                     continue
-                expected = (200, 304, 404) if path in CATCH_ALL else (200, 304)
+                expected = (200, 304, 404) if path in CATCH_ALL else (404,) if path in UPLOADS else (200, 304)
                 assert response.status_code in expected, (url, more, response.status_code, response.text[:300])
                 body = _contents(response.content)
-                for secret in (*SECRETS, *LOGINS):
+                for secret in (*SECRETS, *LOGINS, *([] if path in UPLOADS else [PHOTO])):
                     assert secret.encode() not in body, f"{url} {more} gives the public {secret!r}"
                 assert DESCRIPTION.encode() not in body and NOTE.encode() not in body, url
 
@@ -263,13 +282,18 @@ def test_no_get_route_gives_the_public_personal_data(demo_client: TestClient, de
         [
             "/api/audit",
             "/api/auth/me",
-            "/api/coverage/suggest",  # expensive: staff or an integration's token (helper "inputs", issue 15 item 10)
+            "/api/auth/sessions",
+            "/api/coverage/suggest",  # expensive: staff or an integration's token (issue 15 item 10)
+            "/api/events",  # the live event stream: staff only
             "/api/users",
             "/api/users/test-admin",
             "/api/users/test-admin/tokens",
             "/api/visits",
             "/api/visits/1",
+            "/api/webhooks",
+            "/api/webhooks/1/deliveries",
             "/api/workers/me/checkins",
+            "/api/workers/me/grids",
             "/api/workers/me/incidents",
         ]
     )
@@ -315,7 +339,7 @@ def test_dispatchers_and_admins_see_the_reporters_contact(demo_client: TestClien
 
 
 # What each audience must never be sent, by field name (Open311 calls the photo media_url).
-PERSONAL = {"reporter_contact", "description", "photo_url", "media_url", "note"}
+PERSONAL = {"reporter_contact", "description", "photo_url", "media_url", "note", "photos"}
 WITHHELD = {Audience.PUBLIC: PERSONAL, Audience.STAFF: {"reporter_contact"}, Audience.DISPATCH: set()}
 
 

@@ -3,6 +3,7 @@ HTML (the page itself runs in tests/browser/test_map_public.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.coverage.reach import nearest_facilities
+from gis.geo import dataset
 from gis.geo.china_offsets import wgs84_to_gcj02
 from gis.registry import facility_registry
 
@@ -28,6 +30,7 @@ CATEGORY_KEYS = {
     "distance_m",
     "minutes",
     "within_tier",
+    "path",
 }
 
 
@@ -108,6 +111,46 @@ def test_reach_at_a_building_gives_its_coverage_distances(demo_session: Session,
             assert by_category[category]["distance_m"] == pytest.approx(distance, abs=0.05 + 0.01)  # rounded to 0.1
             checked += 1
     assert checked == 18
+
+
+def test_reach_with_path_draws_the_walk_along_the_network(demo_session: Session, demo_client: TestClient) -> None:
+    """path=true: per category, a GeoJSON LineString from the point over the walking network to the facility, as
+    long as the distance it reports; without it, no path."""
+    epsg = dataset.metric_epsg(demo_session)
+    checked = 0
+    for offset in (5, 700):
+        _, lon, lat = walking_start(demo_session, offset=offset)
+        plain = demo_client.get("/api/reach", params={"lon": lon, "lat": lat}).json()
+        assert all(item["path"] is None for item in plain["categories"])
+        response = demo_client.get("/api/reach", params={"lon": lon, "lat": lat, "path": "true"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [c["facility"] for c in body["categories"]] == [c["facility"] for c in plain["categories"]]
+        for item in body["categories"]:
+            if item["facility"] is None:
+                assert item["path"] is None
+                continue
+            path = item["path"]
+            assert path["type"] == "LineString" and len(path["coordinates"]) >= 2
+            assert path["coordinates"][0] == pytest.approx([lon, lat], abs=1e-7)
+            row = demo_session.execute(
+                text(
+                    """WITH p AS (SELECT ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(:path), 4326), :epsg) AS g)
+                       SELECT ST_Length(p.g) AS length,
+                              ST_Distance(ST_EndPoint(p.g), ST_Transform(f.geom, :epsg)) AS to_facility,
+                              (SELECT bool_and(EXISTS (SELECT 1 FROM walk_edges e
+                                                       WHERE ST_DWithin(ST_Transform(e.geom, :epsg), v.geom, 0.05)))
+                               FROM ST_DumpPoints(p.g) v WHERE v.path[1] NOT IN (1, ST_NPoints(p.g))) AS on_network
+                       FROM p, facilities f WHERE f.id = :facility"""
+                ),
+                {"path": json.dumps(path), "epsg": epsg, "facility": item["facility"]["id"]},
+            ).one()
+            assert row.to_facility < 0.05
+            # The inner vertices lie on walking edges (only the access legs at both ends leave the network).
+            assert row.on_network is not False
+            assert row.length == pytest.approx(item["distance_m"], abs=0.3)
+            checked += 1
+    assert checked >= 30
 
 
 def test_reach_takes_the_walking_speed_and_other_coordinate_systems(

@@ -53,7 +53,7 @@ def locked(response: Any) -> int:
     assert response.status_code == 429, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
-    assert body["where"] == "username" and body["title"] == "Too many requests"
+    assert body["where"] == "username" and body["type"] == "urn:gridmap:problem:too-many-requests"  # any language
     retry_after = int(response.headers["Retry-After"])
     assert str(retry_after) in body["detail"]
     return retry_after

@@ -50,10 +50,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(database_url: str) -> Iterator[str]:
+def serve(database_url: str, *, uploads_dir: Path | None = None) -> Iterator[str]:
     """Run the app on a free port in a thread; yields its base URL."""
     port = free_port()
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=database_url, uploads_dir=uploads_dir)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

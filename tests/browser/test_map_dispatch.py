@@ -202,7 +202,8 @@ def test_dispatch_reason_is_asked_for_and_conflicts_are_shown(
     popup.locator("button[data-action='register']").click()
     error = popup.locator(".gridmap-popup-error")
     error.wait_for(timeout=10_000)
-    assert "操作未执行" in error.inner_text() and "cannot register an incident that is registered" in error.inner_text()
+    # The server's refusal in the page's language (the page asks the API in Chinese whatever the browser prefers).
+    assert "操作未执行" in error.inner_text() and "事件当前状态为「已立案」，不能「立案」" in error.inner_text()
     assert popup.locator(".gridmap-status-badge").inner_text() == "已立案"  # redrawn as it is now
     assert buttons(popup) == ["标记重复", "派遣"]
     assert incident(web.base_url, raced_id, admin)["history"][-1]["actor"] == "dispatcher"

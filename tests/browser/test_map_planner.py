@@ -221,7 +221,8 @@ def test_a_stale_edit_is_reported_keeps_the_selection_and_succeeds_on_retry(web:
     message = page.locator("#gridmap-planner-message[data-kind='conflict']")
     expect(message).to_be_visible(timeout=20_000)
     expect(message).to_contain_text("方案已被他人修改")
-    expect(message).to_contain_text(f"is at version {draft['version'] + 1}, not {draft['version']}")  # server's detail
+    # The server's detail, in the page's language (the page asks the API in Chinese whatever the browser prefers).
+    expect(message).to_contain_text(f"当前为第 {draft['version'] + 1} 版，不是第 {draft['version']} 版")
     wait_for_version(page, draft["version"] + 1)  # the page reloaded the current version…
     assert grid_count(page) == len(before) - 1  # …with the other planner's merge
     assert selected_ids(page) == [first["id"], second["id"]]  # and the user's selection is intact
@@ -452,6 +453,27 @@ def test_a_viewer_is_signed_in_but_may_not_edit(web_signed_out: Browsing, api: h
     expect(message).to_have_attribute("data-kind", "error")
     expect(message).to_contain_text("needs the role admin or planner")
     assert api.get(f"/api/plans/{draft['id']}").json()["version"] == draft["version"]
+    expected = [e for e in web.console_errors if "403" in e]
+    assert len(expected) == 1
+    web.console_errors.remove(expected[0])
+    assert web.blocked == [] and web.console_errors == []
+
+
+def test_a_refusal_on_a_chinese_page_is_in_chinese(web_signed_out: Browsing, api: httpx.Client) -> None:
+    """The page asks the API in its own language: a viewer's refused merge reads in Chinese, not raw English."""
+    web = web_signed_out
+    draft = create_draft(api)
+    page = web.open(f"/maps/planner?plan={draft['id']}")
+    sign_in(page, "viewer")
+    page.wait_for_selector(READY, timeout=20_000)
+    first, second = clickable_pairs(page, plan_grids(api, draft["id"]))[0]
+    click_grid(page, first)
+    click_grid(page, second)
+    page.click("#gridmap-planner-merge")
+    message = page.locator("#gridmap-planner-message")
+    expect(message).to_have_attribute("data-kind", "error")
+    expect(message).to_contain_text("需要以下角色")
+    assert "needs the role" not in message.inner_text()
     expected = [e for e in web.console_errors if "403" in e]
     assert len(expected) == 1
     web.console_errors.remove(expected[0])

@@ -18,7 +18,7 @@ CATEGORIES = list(facility_registry().categories)
 
 # The page may call only these (besides itself and its static files): nothing that holds personal data.
 ALLOWED_API = re.compile(
-    r"^/api/(facilities|communities|coverage|reach|facilities/\d+/catchment)$",
+    r"^/api/(facilities|communities|coverage|reach|search|facilities/\d+/catchment)$",
 )
 PERSONAL = ("/api/incidents", "/api/buildings", "/api/users", "/api/workers", "/api/locate", "/open311", "/tiles/")
 
@@ -33,6 +33,8 @@ def assert_only_public_calls(urls: list[str]) -> None:
     assert urls, "the page made no requests"
     for url in urls:
         path = urlparse(url).path
+        if path.startswith("/tiles/basemap/"):
+            continue  # the own basemap: streets, footprints and area outlines, no personal field (its own tests)
         assert not path.startswith(PERSONAL), url
         assert path == "/maps/public" or path.startswith("/static/") or ALLOWED_API.match(path), url
 
@@ -106,12 +108,21 @@ def test_public_map_shows_facilities_catchments_coverage_and_reach_offline(web: 
     page, urls = open_public_map(web, "/maps/public")
     registry = facility_registry().categories
     assert re.search(r"\d+ 处设施 · 6 个社区", page.inner_text("#gridmap-status"))
-    # Facilities as category badges (clusters keep the category's colour), one overlay per category.
-    assert page.locator(".gridmap-facility").count() > 50
+    # Facilities as category badges in one cluster group (a cluster of one category keeps its colour), and a
+    # "show only this" chip per category.
+    shown = page.evaluate(
+        """() => document.querySelectorAll('.gridmap-facility').length
+                 + [...document.querySelectorAll('.gridmap-facility-cluster .gridmap-badge')]
+                   .reduce((sum, badge) => sum + Number(badge.textContent), 0)"""
+    )
+    assert f"{shown} 处设施" in page.inner_text("#gridmap-status")  # every facility, alone or in a cluster
+    assert page.locator(".gridmap-facility").count() > 5
     overlays = page.locator(".leaflet-control-layers-overlays label")
-    assert overlays.count() == len(CATEGORIES) + 2  # + community coverage + catchment
+    assert [label.strip() for label in overlays.all_inner_texts()] == ["社区覆盖率", "步行范围"]
     badges = [f"{CATEGORY_ICONS[code][1]} {category.name_zh}" for code, category in registry.items()]
-    assert [label.strip() for label in overlays.all_inner_texts()] == ["社区覆盖率", "步行范围", *badges]
+    chips = [" ".join(chip.split()) for chip in page.locator("#gridmap-chips .gridmap-chip").all_inner_texts()]
+    assert chips == ["全部", *badges]
+    assert page.get_attribute("#gridmap-chips [data-category='kindergarten']", "title") == "只看此类：幼儿园"
     # The legend: every category, the coverage classes, the catchment colours.
     legend = page.inner_text("#gridmap-legend")
     for category in facility_registry().categories.values():
@@ -154,12 +165,17 @@ def test_public_map_shows_facilities_catchments_coverage_and_reach_offline(web: 
     assert all(re.search(r"\d+ 米\s+\d+\.\d 分钟", d) for d in distances), distances
     assert page.locator(".gridmap-here").count() == 1
     assert "社区卫生服务中心" in page.inner_text("#gridmap-reach")
-    # A row leads to its facility: the marker's popup opens.
+    # A row leads to its facility: the walking route is drawn and the marker's popup opens.
+    assert page.locator("path.gridmap-route").count() == 0  # every category shown: no route until one is chosen
     row = page.locator("tr.gridmap-reach-row[data-category='health_center']")
     facility = row.locator(".gridmap-reach-facility").inner_text()
     row.click()
     page.wait_for_selector(f".leaflet-popup-content .gridmap-popup:has-text('{facility}')", timeout=10_000)
+    assert page.locator("path.gridmap-route").count() == 1
+    assert facility in page.inner_text("#gridmap-route-note")
     page.click(".leaflet-popup-close-button")
+    # On a desktop the answer stays in the side panel (a bottom sheet on a phone).
+    assert page.evaluate("() => getComputedStyle(document.getElementById('gridmap-reach')).position") == "static"
 
     # Another tier for the shading, then one category: the coverage is fetched again each time.
     legend_title = "document.querySelector('#gridmap-legend .gridmap-legend-title').innerText"
@@ -200,3 +216,88 @@ def test_public_map_in_english_and_back(web: Browsing) -> None:
     assert "lang=zh" in page.url and "社区生活圈" in page.inner_text("#gridmap-panel")
     assert_only_public_calls(urls)
     assert web.blocked == [] and web.console_errors == []
+
+
+# -- on a phone --------------------------------------------------------------------------------------------------
+
+
+def visible_categories(page: Page) -> set[str]:
+    """Categories of the single markers on the map (clusters excluded)."""
+    return set(
+        page.evaluate(
+            """() => [...document.querySelectorAll('.gridmap-facility')]
+                     .map((e) => [...e.classList].find((c) => c.startsWith('gridmap-facility-'))
+                                  .slice('gridmap-facility-'.length))"""
+        )
+    )
+
+
+def test_public_map_on_a_phone_fits_filters_locates_routes_and_searches(phone: Browsing) -> None:
+    page, urls = open_public_map(phone, "/maps/public")
+    assert phone.horizontal_overflow() == 0
+    # Fitted to the district below the panel, not at full zoom.
+    zoom = page.evaluate("() => window.gridmapPublicMap.getZoom()")
+    assert 12 <= zoom <= 16, zoom
+    inside = page.evaluate(
+        """() => { const b = window.gridmapPublicMap.getBounds();
+                   return b.contains([29.87, 121.55]); }"""
+    )
+    assert inside
+    # The legend and the coverage choice are folded away; the legend opens and closes.
+    legend = page.locator("#gridmap-legend details")
+    assert legend.get_attribute("open") is None
+    page.click("#gridmap-legend summary")
+    assert legend.get_attribute("open") == ""
+    page.click("#gridmap-legend summary")
+    assert page.locator("#gridmap-coverage-control details").get_attribute("open") is None
+    panel = page.locator("#gridmap-panel").bounding_box()
+    assert panel is not None and panel["height"] <= 844 * 0.45 + 1
+
+    # "Show only this": kindergartens alone, then everything again.
+    page.click("#gridmap-chips [data-category='kindergarten']")
+    assert page.get_attribute("#gridmap-chips [data-category='kindergarten']", "aria-pressed") == "true"
+    page.wait_for_function("() => document.querySelectorAll('.gridmap-facility').length > 0")
+    assert visible_categories(page) == {"kindergarten"}
+
+    # "Locate me": the phone's position, the reach answer in a bottom sheet, the route to the nearest kindergarten.
+    page.click("#gridmap-locate")
+    page.wait_for_selector("#gridmap-reach[data-ready='true']", timeout=20_000)
+    sheet = page.locator("#gridmap-reach").bounding_box()
+    assert sheet is not None
+    assert abs(sheet["y"] + sheet["height"] - 844) <= 1 and sheet["height"] <= 844 * 0.45 + 1
+    assert sheet["x"] == 0 and sheet["width"] == 390
+    here = page.evaluate("() => { const h = document.querySelector('.gridmap-here'); return Boolean(h); }")
+    assert here
+    page.wait_for_selector("path.gridmap-route", timeout=10_000)
+    kindergarten = page.locator("tr.gridmap-reach-row[data-category='kindergarten'] .gridmap-reach-facility")
+    assert kindergarten.inner_text() in page.inner_text("#gridmap-route-note")
+    reach = [u for u in urls if urlparse(u).path == "/api/reach"]
+    query = parse_qs(urlparse(reach[-1]).query)
+    assert query["path"] == ["true"]
+    assert float(query["lon"][0]) == 121.55 and float(query["lat"][0]) == 29.87  # the phone's geolocation
+    # The sheet closes, and the route and the spot go with it.
+    page.click("#gridmap-reach .gridmap-sheet-close")
+    assert not page.locator("#gridmap-reach").is_visible()
+    assert page.locator("path.gridmap-route").count() == 0 and page.locator(".gridmap-here").count() == 0
+
+    page.click("#gridmap-chips [data-category='']")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.gridmap-facility, .gridmap-facility-cluster').length > 20"
+    )
+    assert len(visible_categories(page)) > 1 or page.locator(".gridmap-facility-cluster").count() > 0
+
+    # Search by name: a facility's name, the place is shown with what can be reached from it.
+    name = page.evaluate(
+        "() => fetch('/api/facilities?limit=1').then((r) => r.json()).then((fc) => fc.features[0].properties.name)"
+    )
+    page.fill("#gridmap-search-input", name[:4])
+    hit = page.locator("#gridmap-search-results .gridmap-search-hit").first
+    hit.wait_for(timeout=10_000)
+    hit.click()
+    page.wait_for_selector("#gridmap-reach[data-ready='true']", timeout=20_000)
+    assert not page.locator("#gridmap-search-results").is_visible()
+    assert any(urlparse(u).path == "/api/search" for u in urls)
+
+    assert phone.horizontal_overflow() == 0
+    assert_only_public_calls(urls)
+    assert phone.blocked == [] and phone.console_errors == []

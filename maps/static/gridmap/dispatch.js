@@ -12,6 +12,7 @@ const gridmapDispatchState = {
   features: {},  // incident id → the feature's properties (kept current after transitions)
   loadSeq: 0,  // filters can change while a load is running: only the newest load may draw
   fitted: false,
+  readOnly: false,  // a phone: incidents and details are shown, transitions need a tablet or a computer
 };
 
 // The page's label for key, its "{name}" placeholders filled from values.
@@ -147,7 +148,9 @@ async function gridmapDispatchLoad() {
     window.gridmapDispatchMarkers = state.markers;
     if (!state.fitted && markers.length) {  // first load only: refiltering must not move the dispatcher's view
       state.fitted = true;
-      state.map.fitBounds(L.latLngBounds(markers.map((m) => m.getLatLng())), { maxZoom: 16, padding: [30, 30], animate: false });
+      const top = state.readOnly ? panel.offsetHeight + 20 : 30;  // on a phone the panel is across the top
+      state.map.fitBounds(L.latLngBounds(markers.map((m) => m.getLatLng())),
+                          Object.assign({ maxZoom: 16, animate: false }, gridmapFitPadding(state.map, [30, top], [30, 30])));
     }
     gridmapDispatchSummary(matched);
     panel.dataset.ready = "true";
@@ -232,6 +235,10 @@ function gridmapDispatchActions(marker, incident, content) {
   const box = gridmapEl("div", { class: "gridmap-actions" }, [
     gridmapEl("div", { class: "gridmap-popup-section", text: gridmapText("actions") }),
   ]);
+  if (gridmapDispatchState.readOnly) {
+    box.appendChild(gridmapEl("div", { class: "gridmap-popup-note", text: gridmapPhoneText("readOnly") }));
+    return box;
+  }
   if (!actions.length) {
     box.appendChild(gridmapEl("div", { class: "gridmap-popup-note", text: gridmapText("no_actions") }));
     return box;
@@ -335,9 +342,25 @@ function gridmapDispatchReveal(id) {
   });
 }
 
+// A grid worker works from the field app (/field): the dispatch page would list every incident and offer buttons
+// the API refuses them, so it says where to go instead.
+function gridmapDispatchForWorker() {
+  const panel = document.getElementById("gridmap-panel");
+  document.getElementById("gridmap-dispatch-filters").hidden = true;
+  for (const legend of panel.querySelectorAll(".gridmap-legend")) legend.hidden = true;
+  const status = document.getElementById("gridmap-dispatch-status");
+  status.replaceChildren(
+    document.createTextNode(gridmapPhoneText("fieldApp")),
+    gridmapEl("a", { href: "/field", id: "gridmap-field-link", text: gridmapPhoneText("fieldLink") }),
+  );
+  status.classList.add("gridmap-dispatch-worker");
+  panel.dataset.ready = "true";
+}
+
 function gridmapDispatch(map) {
   const state = gridmapDispatchState;
   state.map = map;
+  state.readOnly = gridmapNarrow();
   state.cluster = L.markerClusterGroup({ chunkedLoading: true, iconCreateFunction: gridmapIncidentClusterIcon,
                                          spiderfyOnMaxZoom: true, showCoverageOnHover: false });
   state.heat = L.heatLayer([], { radius: 25, blur: 18, maxZoom: 17 });
@@ -352,7 +375,16 @@ function gridmapDispatch(map) {
   overlays[gridmapText("incidents")] = state.cluster;
   overlays[gridmapText("heat")] = state.heat;
   overlays[gridmapText("grids")] = grids;
-  L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
+  // On a phone the panel takes the top: the layers fold away at the bottom right, the legend closes.
+  L.control.layers(null, overlays, { collapsed: state.readOnly, position: state.readOnly ? "bottomright" : "topright" })
+    .addTo(map);
+  if (state.readOnly) {
+    const panel = document.getElementById("gridmap-panel");
+    for (const legend of panel.querySelectorAll("details.gridmap-legend")) legend.open = false;
+    panel.insertBefore(gridmapEl("p", { class: "gridmap-read-only", id: "gridmap-read-only",
+                                        text: gridmapPhoneText("readOnly") }),
+                       document.getElementById("gridmap-dispatch-status"));
+  }
   gridmapLanguageLinks("#gridmap-lang");  // the switch keeps the other query parameters (basemap)
   const form = document.getElementById("gridmap-dispatch-filters");
   form.addEventListener("change", () => gridmapDispatchLoad());
@@ -363,5 +395,8 @@ function gridmapDispatch(map) {
   window.gridmapDispatchMarkers = state.markers;
   window.gridmapDispatchReveal = gridmapDispatchReveal;
   // Dispatchers see reporters' contacts and descriptions: sign in before anything is fetched.
-  return gridmapEnsureSignedIn().then(() => gridmapDispatchLoad());
+  return gridmapEnsureSignedIn().then((user) => {
+    if (user && user.role === "grid_worker") gridmapDispatchForWorker();
+    else gridmapDispatchLoad();
+  });
 }

@@ -46,6 +46,7 @@ function gridmapPlannerState(map) {
     drawing: null,              // {kind, grid, handler} while Leaflet.draw is active
     drawn: null,                // {kind, grid, layer}: the geometry of a split/redraw until it is applied
     pending: null,              // {kind, body}: the edit a version conflict refused, for "Retry"
+    readOnly: gridmapNarrow(),  // a phone: the plan is shown, editing needs a tablet or a computer
   };
 }
 
@@ -58,7 +59,7 @@ function gridmapPlannerBand(state) {
 }
 
 function gridmapPlannerEditable(state) {
-  return Boolean(state.plan && state.plan.status === "draft");
+  return Boolean(state.plan && state.plan.status === "draft" && !state.readOnly);
 }
 
 // -- drawing the grids -------------------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ function gridmapPlannerShowPlan(state) {
     `<span class="gp-swatch" style="background:${GRIDMAP_PLANNER_COLOURS[cls]}"></span>` +
     gridmapEscape(gridmapFormat(t[`legend_${cls}`], band))).join(" ");
   const draft = gridmapPlannerEl("draft");
-  draft.hidden = gridmapPlannerEditable(state);
+  draft.hidden = gridmapPlannerEditable(state) || state.readOnly;
   if (!draft.hidden) {
     gridmapPlannerEl("draft-note").textContent = plan.status === "retired" ? t.retired_note : t.published_note;
     const name = gridmapPlannerEl("draft-name");
@@ -306,7 +307,7 @@ function gridmapPlannerCommunities(state) {
 // -- selection ---------------------------------------------------------------------------------------------------
 
 function gridmapPlannerToggle(state, id) {
-  if (!state.byId.has(id)) return false;
+  if (!state.byId.has(id) || state.readOnly) return false;
   const index = state.selection.indexOf(id);
   if (index >= 0) state.selection.splice(index, 1);
   else state.selection.push(id);
@@ -577,6 +578,11 @@ async function gridmapPlanner(map) {
   window.gridmapPlannerSelect = (id) => gridmapPlannerToggle(state, Number(id));
   gridmapPlannerLocalise(state);
   gridmapPlannerBind(state);
+  if (state.readOnly) {  // a phone: no editing tools, a note saying where to edit
+    gridmapPlannerEl("editor").hidden = true;
+    state.panel.insertBefore(gridmapEl("p", { class: "gridmap-read-only", id: "gridmap-read-only",
+                                              text: gridmapPhoneText("readOnly") }), gridmapPlannerEl("plan"));
+  }
   const t = state.labels;
   const buildings = L.vectorGrid.protobuf(gridmapTileUrl(map, "buildings"), {
     rendererFactory: L.canvas.tile,
@@ -599,11 +605,13 @@ async function gridmapPlanner(map) {
     state.planId = planId;
     await gridmapPlannerReload(state);
     const bounds = state.gridLayer.getBounds();
-    // Keep the grids clear of the panel on the right.
+    // Keep the grids clear of the panel (on the right; across the top on a phone). The padding is clamped to the
+    // map's size and the zoom capped: too wide a padding or no layer's maxZoom gave a NaN view.
     if (bounds.isValid()) {
-      map.fitBounds(bounds, {
-        paddingTopLeft: [20, 20], paddingBottomRight: [state.panel.offsetWidth + 80, 20], animate: false,
-      });
+      const padding = state.readOnly
+        ? gridmapFitPadding(map, [10, state.panel.offsetHeight + 20], [10, 10])
+        : gridmapFitPadding(map, [20, 20], [state.panel.offsetWidth + 80, 20]);
+      map.fitBounds(bounds, Object.assign({ animate: false, maxZoom: 18 }, padding));
     }
     state.panel.dataset.ready = "true";
   } catch (error) {

@@ -6,7 +6,7 @@
 const GRIDMAP_TEXT = {
   zh: {
     status: (facilities, communities) => `${facilities} 处设施 · ${communities} 个社区`,
-    hint: "点击设施图标查看 5/10/15 分钟步行范围；点击地图空白处，查看从该处步行可达的最近设施。",
+    hint: "点击设施图标查看 5/10/15 分钟步行范围；点击地图空白处或“定位”，查看从该处步行可达的最近设施。",
     error: (message) => `加载失败：${message}`,
     minutes: (m) => `${m} 分钟`,
     address: "地址",
@@ -38,11 +38,22 @@ const GRIDMAP_TEXT = {
     here: "所选位置",
     layerCoverage: "社区覆盖率",
     layerCatchment: "步行范围",
+    all: "全部",
+    onlyThis: (name) => `只看此类：${name}`,
+    close: "关闭",
+    route: (name, facility) => `步行路线：到最近的${name}（${facility}）`,
+    routeHint: "选择上方类别或点击表中一行，显示步行路线。",
+    locate: "定位到我的位置",
+    locating: "正在定位…",
+    locateFailed: (message) => `无法定位：${message}`,
+    searchNone: "没有找到匹配的地点。",
+    searchFailed: "搜索暂不可用。",
+    kinds: { facility: "设施", building: "楼栋", compound: "小区" },
   },
   en: {
     status: (facilities, communities) => `${facilities} facilities · ${communities} communities`,
-    hint: "Click a facility for its 5/10/15-minute walking area; click anywhere else on the map to see "
-      + "the nearest facilities you can walk to from there.",
+    hint: "Tap a facility for its 5/10/15-minute walking area; tap anywhere else on the map (or locate "
+      + "yourself) to see the nearest facilities you can walk to from there.",
     error: (message) => `Loading failed: ${message}`,
     minutes: (m) => `${m} min`,
     address: "Address",
@@ -74,6 +85,17 @@ const GRIDMAP_TEXT = {
     here: "Selected spot",
     layerCoverage: "Coverage by community",
     layerCatchment: "Walking area",
+    all: "All",
+    onlyThis: (name) => `Show only: ${name}`,
+    close: "Close",
+    route: (name, facility) => `Walking route to the nearest ${name} (${facility})`,
+    routeHint: "Choose a category above or a row below for its walking route.",
+    locate: "Show my location",
+    locating: "Locating…",
+    locateFailed: (message) => `Could not find your location: ${message}`,
+    searchNone: "No place matches.",
+    searchFailed: "Search is not available.",
+    kinds: { facility: "facility", building: "building", compound: "compound" },
   },
 };
 
@@ -108,15 +130,24 @@ function gridmapFacilityIcon(category) {
   });
 }
 
-// A cluster keeps its category's colour, so a crowd of kindergartens still reads as kindergartens.
-function gridmapFacilityClusterIcon(category) {
-  return (cluster) => L.divIcon({
-    className: "gridmap-facility-cluster",
-    html: `<span class="gridmap-badge" style="background:${category.colour}">${cluster.getChildCount()}</span>`
-      + `<span class="gridmap-cluster-glyph" style="color:${category.colour}">${gridmapEscape(category.glyph)}</span>`,
-    iconSize: [30, 30],
-    iconAnchor: [15, 15],
-  });
+// One cluster group holds every category, so markers of different categories at one spot cluster and spiderfy
+// instead of covering each other. A cluster of one category keeps its colour and glyph; a mixed one is neutral.
+const GRIDMAP_MIXED_CLUSTER = "#37474f";
+
+function gridmapFacilityClusterIcon(state) {
+  return (cluster) => {
+    const codes = new Set(cluster.getAllChildMarkers().map((m) => m.options.gridmapCategory));
+    const only = codes.size === 1 ? state.categories.get([...codes][0]) : null;
+    const colour = only ? only.colour : GRIDMAP_MIXED_CLUSTER;
+    const glyph = only ? `<span class="gridmap-cluster-glyph" style="color:${colour}">${gridmapEscape(only.glyph)}</span>`
+      : "";
+    return L.divIcon({
+      className: "gridmap-facility-cluster",
+      html: `<span class="gridmap-badge" style="background:${colour}">${cluster.getChildCount()}</span>${glyph}`,
+      iconSize: [30, 30],
+      iconAnchor: [15, 15],
+    });
+  };
 }
 
 function gridmapCoverageColour(share) {
@@ -188,36 +219,65 @@ async function gridmapShowCatchment(state, facilityId, minutes, note) {
 }
 
 function gridmapDrawFacilities(state, facilities) {
-  const overlays = {};
-  for (const category of GRIDMAP_PAGE.categories) {
-    state.groups[category.code] = L.markerClusterGroup({
-      maxClusterRadius: 28,
-      disableClusteringAtZoom: 17,
-      showCoverageOnHover: false,
-      iconCreateFunction: gridmapFacilityClusterIcon(category),
-    });
-  }
+  state.facilities = L.markerClusterGroup({
+    maxClusterRadius: 36,
+    showCoverageOnHover: false,
+    spiderfyOnMaxZoom: true,
+    chunkedLoading: true,
+    iconCreateFunction: gridmapFacilityClusterIcon(state),
+  });
   for (const feature of facilities.features) {
     const code = feature.properties.category;
     let category = state.categories.get(code);
     if (!category) {  // a category the registry no longer lists: still shown, under its code
       category = { code, name: code, tier: null, colour: "#555555", glyph: "?" };
       state.categories.set(code, category);
-      state.groups[code] = L.markerClusterGroup({ iconCreateFunction: gridmapFacilityClusterIcon(category) });
     }
     if (!feature.geometry) continue;
     const [lon, lat] = feature.geometry.coordinates;
-    const marker = L.marker([lat, lon], { icon: gridmapFacilityIcon(category), title: feature.properties.name || "" });
-    marker.bindPopup(() => gridmapFacilityPopup(state, feature, category), { minWidth: 220 });
-    state.groups[code].addLayer(marker);
-    state.markers.set(feature.properties.id, { marker, group: state.groups[code] });
+    const marker = L.marker([lat, lon], {
+      icon: gridmapFacilityIcon(category), title: feature.properties.name || "", gridmapCategory: code,
+    });
+    marker.bindPopup(() => gridmapFacilityPopup(state, feature, category), { minWidth: 220, maxWidth: 280 });
+    if (!state.byCategory.has(code)) state.byCategory.set(code, []);
+    state.byCategory.get(code).push(marker);
+    state.markers.set(feature.properties.id, { marker, category: code });
   }
-  for (const [code, group] of Object.entries(state.groups)) {
-    const category = state.categories.get(code);
-    group.addTo(state.map);
-    overlays[`${gridmapCategoryBadge(category, "gridmap-badge-small")} ${gridmapEscape(category.name)}`] = group;
+  state.facilities.addLayers([...state.markers.values()].map((m) => m.marker));
+  state.facilities.addTo(state.map);
+}
+
+// -- category chips: "show only this" ----------------------------------------------------------------------
+
+function gridmapChips(state) {
+  const box = document.getElementById("gridmap-chips");
+  const t = state.text;
+  const chip = (code, html, title) => {
+    const button = gridmapEl("button", { type: "button", class: "gridmap-chip", "data-category": code,
+                                         title, "aria-pressed": code === "" ? "true" : "false" });
+    button.innerHTML = html;
+    button.addEventListener("click", () => gridmapShowOnly(state, code));
+    return button;
+  };
+  box.appendChild(chip("", gridmapEscape(t.all), t.all));
+  for (const category of state.categories.values()) {
+    if (!state.byCategory.has(category.code)) continue;  // nothing of it in the district
+    box.appendChild(chip(category.code,
+      `${gridmapCategoryBadge(category, "gridmap-badge-small")} ${gridmapEscape(category.name)}`,
+      t.onlyThis(category.name)));
   }
-  return overlays;
+}
+
+// Only one category's markers (code "" = all); the walking route follows the chosen category.
+function gridmapShowOnly(state, code) {
+  state.only = code;
+  for (const button of document.querySelectorAll("#gridmap-chips .gridmap-chip")) {
+    button.setAttribute("aria-pressed", String(button.dataset.category === code));
+  }
+  state.facilities.clearLayers();
+  const markers = code ? (state.byCategory.get(code) || []) : [...state.markers.values()].map((m) => m.marker);
+  state.facilities.addLayers(markers);
+  gridmapDrawRoute(state, code);
 }
 
 // -- coverage by community ------------------------------------------------------------------------------------
@@ -267,10 +327,11 @@ function gridmapCoverageControl(state) {
     option(tier.minutes, tier.name, tier.minutes === state.coverage.minutes)).join("");
   const categories = [option("tier_complete", t.tierComplete, true)]
     .concat(GRIDMAP_PAGE.categories.map((c) => option(c.code, c.name, false))).join("");
-  box.innerHTML = `<div class="gridmap-coverage-title">${t.coverageLabel}</div>`
+  box.innerHTML = `<details${gridmapNarrow() ? "" : " open"}>`
+    + `<summary class="gridmap-coverage-title">${t.coverageLabel}</summary>`
     + `<div class="gridmap-coverage-selects">`
     + `<select id="gridmap-coverage-category" title="${gridmapEscape(t.coverageWhat)}">${categories}</select>`
-    + `<select id="gridmap-tier" title="${gridmapEscape(t.coverageTier)}">${tiers}</select></div>`;
+    + `<select id="gridmap-tier" title="${gridmapEscape(t.coverageTier)}">${tiers}</select></div></details>`;
   const what = box.querySelector("#gridmap-coverage-category");
   const tier = box.querySelector("#gridmap-tier");
   const reload = async () => {
@@ -337,7 +398,9 @@ function gridmapRenderCoverageLegend(state) {
   const title = category === "tier_complete"
     ? t.coverageTitle(tier ? tier.name : minutes)
     : t.coverageCategoryTitle((state.categories.get(category) || { name: category }).name, minutes);
-  state.legend.innerHTML = `<details open><summary>${t.legend}</summary>`
+  const shown = state.legend.querySelector("details");
+  const open = shown ? shown.open : !gridmapNarrow();
+  state.legend.innerHTML = `<details${open ? " open" : ""}><summary>${t.legend}</summary>`
     + `<div class="gridmap-legend-title">${gridmapEscape(title)}</div>`
     + `<div class="gridmap-legend-coverage">${classes}</div>`
     + `<div class="gridmap-legend-title">${t.catchments}</div><div>${catchments}</div>`
@@ -347,6 +410,41 @@ function gridmapRenderCoverageLegend(state) {
 }
 
 // -- what can I reach from here --------------------------------------------------------------------------------
+
+// The reach answer's head: its title and the close button (the sheet's handle on a phone).
+function gridmapReachHead(state) {
+  return `<div class="gridmap-sheet-head"><span class="gridmap-reach-title">${state.text.reachTitle}</span>`
+    + `<button type="button" class="gridmap-sheet-close" aria-label="${gridmapEscape(state.text.close)}"`
+    + ` title="${gridmapEscape(state.text.close)}">×</button></div>`;
+}
+
+function gridmapCloseReach(state) {
+  const box = document.getElementById("gridmap-reach");
+  box.hidden = true;
+  state.reachRequest += 1;  // an answer still on its way is dropped
+  state.reachAnswer = null;
+  state.route.clearLayers();
+  if (state.here) {
+    state.map.removeLayer(state.here);
+    state.here = null;
+  }
+}
+
+// Closes by its button anywhere, and by a downward swipe on its head (the phone's bottom sheet).
+function gridmapBindSheet(state) {
+  const box = document.getElementById("gridmap-reach");
+  box.addEventListener("click", (event) => {
+    if (event.target.closest(".gridmap-sheet-close")) gridmapCloseReach(state);
+  });
+  let startY = null;
+  box.addEventListener("touchstart", (event) => {
+    startY = event.target.closest(".gridmap-sheet-head") ? event.touches[0].clientY : null;
+  }, { passive: true });
+  box.addEventListener("touchend", (event) => {
+    if (startY !== null && event.changedTouches[0].clientY - startY > 50) gridmapCloseReach(state);
+    startY = null;
+  }, { passive: true });
+}
 
 async function gridmapReach(state, latlng) {
   const t = state.text;
@@ -359,26 +457,60 @@ async function gridmapReach(state, latlng) {
       title: t.here, keyboard: false, zIndexOffset: 1000,
     }).addTo(state.map);
   }
+  state.route.clearLayers();
+  box.hidden = false;
   box.dataset.ready = "false";
-  box.innerHTML = `<div class="gridmap-reach-title">${t.reachTitle}</div><div>${t.reachLoading}</div>`;
+  box.innerHTML = `${gridmapReachHead(state)}<div>${t.reachLoading}</div>`;
   try {
     const lon = latlng.lng.toFixed(7), lat = latlng.lat.toFixed(7);
-    const answer = await gridmapRequest(`/api/reach?lon=${lon}&lat=${lat}${gridmapSpeedParam()}`,
+    const answer = await gridmapRequest(`/api/reach?lon=${lon}&lat=${lat}&path=true${gridmapSpeedParam()}`,
                                         GRIDMAP_PUBLIC_REQUEST);
     if (request !== state.reachRequest) return;
+    state.reachAnswer = answer;
     gridmapRenderReach(state, box, answer);
+    gridmapDrawRoute(state, state.only);
     box.dataset.ready = "true";
   } catch (error) {
     if (request !== state.reachRequest) return;
-    box.innerHTML = `<div class="gridmap-reach-title">${t.reachTitle}</div>`
-      + `<div>${gridmapEscape(t.error(error.message))}</div>`;
+    box.innerHTML = `${gridmapReachHead(state)}<div>${gridmapEscape(t.error(error.message))}</div>`;
     box.dataset.ready = "error";
+  }
+}
+
+// The walk to the nearest facility of `code` (from the last reach answer) as a line along the streets.
+function gridmapDrawRoute(state, code) {
+  state.route.clearLayers();
+  const note = document.getElementById("gridmap-route-note");
+  const answer = state.reachAnswer;
+  if (!answer || !code) {
+    if (note) note.textContent = answer && answer.on_network ? state.text.routeHint : "";
+    return;
+  }
+  const item = answer.categories.find((c) => c.category === code);
+  for (const row of document.querySelectorAll("#gridmap-reach tr.gridmap-reach-row")) {
+    row.classList.toggle("gridmap-route-row", row.dataset.category === code);
+  }
+  if (!item || !item.path) {
+    if (note) note.textContent = "";
+    return;
+  }
+  const category = state.categories.get(code) || { name: code };
+  const line = L.geoJSON(item.path, {
+    interactive: false,
+    style: { color: "#0d47a1", weight: 5, opacity: 0.85, dashArray: "2 8", lineCap: "round",
+             className: "gridmap-route" },
+  });
+  state.route.addLayer(line);
+  if (note) note.textContent = state.text.route(category.name, item.facility.name);
+  const bounds = line.getBounds();
+  if (bounds.isValid() && !state.map.getBounds().contains(bounds)) {
+    state.map.fitBounds(bounds, gridmapPublicPadding(state));
   }
 }
 
 function gridmapRenderReach(state, box, answer) {
   const t = state.text;
-  const head = `<div class="gridmap-reach-title">${t.reachTitle}</div>`;
+  const head = gridmapReachHead(state);
   if (!answer.on_network) {
     box.innerHTML = `${head}<div class="gridmap-reach-off">${t.reachOff(answer.max_snap_m)}</div>`;
     return;
@@ -407,15 +539,129 @@ function gridmapRenderReach(state, box, answer) {
       + `<td class="gridmap-reach-mark" title="${gridmapEscape(markTitle)}">${mark}</td></tr>`);
   }
   box.innerHTML = `${head}<div class="gridmap-reach-info">${t.reachInfo(answer.access_m, answer.speed_mps)}</div>`
+    + `<div id="gridmap-route-note" class="gridmap-route-note"></div>`
     + `<table class="gridmap-reach-table">${rows.join("")}</table>`;
-  // A row leads to its facility: the marker is brought out of its cluster and its popup opened.
+  // A row draws the walk to its facility and leads to it: the marker out of its cluster, its popup open.
   for (const row of box.querySelectorAll("tr[data-facility]")) {
     row.addEventListener("click", () => {
+      gridmapDrawRoute(state, row.dataset.category);
       const found = state.markers.get(Number(row.dataset.facility));
-      if (!found || !state.map.hasLayer(found.group)) return;  // its category is switched off
-      found.group.zoomToShowLayer(found.marker, () => found.marker.openPopup());
+      if (!found || !state.facilities.hasLayer(found.marker)) return;  // its category is filtered out
+      state.facilities.zoomToShowLayer(found.marker, () => found.marker.openPopup());
     });
   }
+}
+
+// -- search and "locate me" ------------------------------------------------------------------------------------
+
+function gridmapSearch(state) {
+  const form = document.getElementById("gridmap-search");
+  const input = document.getElementById("gridmap-search-input");
+  const list = document.getElementById("gridmap-search-results");
+  const t = state.text;
+  let timer = null;
+  let request = 0;
+  let hits = [];
+  const go = (feature) => {
+    const [lon, lat] = feature.geometry.coordinates;
+    list.hidden = true;
+    input.value = feature.properties.name || input.value;
+    input.blur();  // the phone's keyboard goes away
+    const latlng = L.latLng(lat, lon);
+    state.map.setView(latlng, Math.max(state.map.getZoom(), 17));
+    gridmapReach(state, latlng);
+  };
+  const show = (features) => {
+    hits = features;
+    list.innerHTML = "";
+    if (!features.length) list.appendChild(gridmapEl("div", { class: "gridmap-search-none", text: t.searchNone }));
+    features.forEach((feature) => {
+      const p = feature.properties;
+      const button = gridmapEl("button", { type: "button", class: "gridmap-search-hit" }, [
+        gridmapEl("b", { text: p.name }),
+        gridmapEl("span", { class: "gridmap-search-kind",
+                            text: [t.kinds[p.kind] || p.kind, p.community].filter(Boolean).join(" · ") }),
+      ]);
+      button.addEventListener("click", () => go(feature));
+      list.appendChild(button);
+    });
+    list.hidden = false;
+  };
+  const run = async () => {
+    const q = input.value.trim();
+    const mine = ++request;
+    if (!q) {
+      list.hidden = true;
+      hits = [];
+      return;
+    }
+    try {
+      const answer = await gridmapRequest(`/api/search?q=${encodeURIComponent(q)}&limit=10`, GRIDMAP_PUBLIC_REQUEST);
+      if (mine === request) show(answer.features.filter((f) => f.geometry));
+    } catch (error) {
+      if (mine !== request) return;
+      list.innerHTML = "";
+      list.appendChild(gridmapEl("div", { class: "gridmap-search-none", text: t.searchFailed }));
+      list.hidden = false;
+    }
+  };
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(run, 250);
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearTimeout(timer);
+    await run();
+    if (hits.length) go(hits[0]);
+  });
+  L.DomEvent.disableClickPropagation(form);
+}
+
+function gridmapLocateControl(state) {
+  const t = state.text;
+  const control = L.control({ position: gridmapNarrow() ? "bottomleft" : "topleft" });
+  control.onAdd = () => {
+    const bar = L.DomUtil.create("div", "leaflet-bar gridmap-locate");
+    const button = gridmapEl("a", { href: "#", id: "gridmap-locate", role: "button", title: t.locate,
+                                    "aria-label": t.locate, text: "◎" });
+    bar.appendChild(button);
+    L.DomEvent.disableClickPropagation(bar);
+    L.DomEvent.on(button, "click", (event) => {
+      L.DomEvent.preventDefault(event);
+      gridmapLocate(state);
+    });
+    return bar;
+  };
+  control.addTo(state.map);
+}
+
+function gridmapLocate(state) {
+  const t = state.text;
+  const status = document.getElementById("gridmap-status");
+  if (!navigator.geolocation) {
+    status.textContent = t.locateFailed("—");
+    return;
+  }
+  status.textContent = t.locating;
+  navigator.geolocation.getCurrentPosition((position) => {
+    status.textContent = state.statusText;
+    const latlng = L.latLng(position.coords.latitude, position.coords.longitude);
+    state.map.setView(latlng, Math.max(state.map.getZoom(), 16));
+    gridmapReach(state, latlng);
+  }, (error) => {
+    status.textContent = t.locateFailed(error.message);
+  }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+}
+
+// -- layout ----------------------------------------------------------------------------------------------------
+
+// Keeps a fitted view clear of the panel: across the top on a phone (and narrow windows), on the left on a desktop.
+function gridmapPublicPadding(state) {
+  const panel = document.getElementById("gridmap-panel");
+  return gridmapNarrow()
+    ? gridmapFitPadding(state.map, [10, panel.offsetHeight + 20], [10, 20])
+    : gridmapFitPadding(state.map, [panel.offsetWidth + 70, 20], [250, 20]);
 }
 
 // -- the page --------------------------------------------------------------------------------------------------
@@ -427,19 +673,25 @@ async function gridmapPublic(map) {
   const state = {
     map, text,
     categories: new Map(GRIDMAP_PAGE.categories.map((c) => [c.code, c])),
-    groups: {}, markers: new Map(),
+    facilities: null, byCategory: new Map(), markers: new Map(), only: "",
     catchment: L.featureGroup(), catchmentRequest: 0,
     communities: null, coverage: { category: "tier_complete", minutes: 15 }, coverageRequest: 0, legend: null,
-    here: null, reachRequest: 0,
+    here: null, reachRequest: 0, reachAnswer: null, route: L.featureGroup(), statusText: "",
   };
+  window.gridmapPublicMap = map;  // for people and tests
   gridmapLanguageLinks(".gridmap-lang-link");  // keep the other parameters (basemap, ...) when switching language
   L.DomEvent.disableClickPropagation(panel);
   L.DomEvent.disableScrollPropagation(panel);
+  if (gridmapNarrow() && map.zoomControl) map.zoomControl.setPosition("bottomleft");  // the top is the panel's
   // Catchments above the community shading, below the markers; never in the way of a click.
   map.createPane("gridmap-catchment");
   map.getPane("gridmap-catchment").style.zIndex = 450;
   map.getPane("gridmap-catchment").style.pointerEvents = "none";
   state.catchment.addTo(map);
+  state.route.addTo(map);
+  gridmapBindSheet(state);
+  gridmapSearch(state);
+  gridmapLocateControl(state);
   try {
     const [facilities, communities] = await Promise.all([
       gridmapFetchPages("/api/facilities", 1000, GRIDMAP_PUBLIC_REQUEST),
@@ -450,19 +702,19 @@ async function gridmapPublic(map) {
       onEachFeature: (f, layer) => layer.bindTooltip(gridmapCoverageTooltip(state, f.properties.name, null),
                                                      { sticky: true }),
     }).addTo(map);
-    const overlays = gridmapDrawFacilities(state, facilities);
-    // Object.assign rather than object spread: the pages stay plain ES2017.
-    const layers = Object.assign({ [text.layerCoverage]: state.communities, [text.layerCatchment]: state.catchment },
-                                 overlays);
-    L.control.layers(null, layers, { collapsed: true, position: "topright" }).addTo(map);
+    gridmapDrawFacilities(state, facilities);
+    gridmapChips(state);
+    L.control.layers(null, { [text.layerCoverage]: state.communities, [text.layerCatchment]: state.catchment },
+                     { collapsed: true, position: gridmapNarrow() ? "bottomleft" : "topright" }).addTo(map);
     gridmapLegend(state);
     gridmapCoverageControl(state);
     await gridmapLoadCoverage(state, state.coverage.category, state.coverage.minutes);
     const bounds = state.communities.getBounds();
-    if (bounds.isValid()) map.fitBounds(bounds, { paddingTopLeft: [380, 20], paddingBottomRight: [250, 20] });
+    if (bounds.isValid()) map.fitBounds(bounds, Object.assign({ animate: false }, gridmapPublicPadding(state)));
     map.on("click", (event) => gridmapReach(state, event.latlng));
-    status.textContent = text.status(facilities.features.length, communities.features.length);
-    document.getElementById("gridmap-reach").innerHTML = `<div class="gridmap-hint">${text.hint}</div>`;
+    state.statusText = text.status(facilities.features.length, communities.features.length);
+    status.textContent = state.statusText;
+    document.getElementById("gridmap-hint").textContent = text.hint;
     panel.dataset.ready = "true";
   } catch (error) {
     status.textContent = text.error(error.message);
