@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
-from api.routers.pages import BasemapQ, Lang, _basemap, _page
+from api.routers.pages import BasemapQ, Lang, html_page, page_basemap
 from gis.layers.extent import data_center
 from maps import field_page
 
@@ -19,8 +19,8 @@ SERVICE_WORKER = field_page.SERVICE_WORKER_FILE
 def field(
     request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
 ) -> HTMLResponse:
-    base = _basemap(request, settings, basemap)
-    return _page(request, field_page.field_page(data_center(session), base=base, lang=lang))
+    base = page_basemap(request, settings, basemap)
+    return html_page(request, field_page.field_page(data_center(session), base=base, lang=lang))
 
 
 @router.get("/field/sw.js", include_in_schema=False)

@@ -31,7 +31,7 @@ BasemapQ = Annotated[
 ]
 
 
-def _basemap(request: Request, settings: Settings, name: str | None) -> assets.Basemap:
+def page_basemap(request: Request, settings: Settings, name: str | None) -> assets.Basemap:
     """The page's basemap; its tile server (if not the app) becomes an allowed image source of this page."""
     base = assets.basemap(name or settings.basemap, custom_url=settings.basemap_url, custom_crs=settings.basemap_crs)
     source = tile_source(base.url)
@@ -40,7 +40,7 @@ def _basemap(request: Request, settings: Settings, name: str | None) -> assets.B
     return base
 
 
-def _page(request: Request, document: str) -> HTMLResponse:
+def html_page(request: Request, document: str) -> HTMLResponse:
     return HTMLResponse(nonced(document, csp_nonce(request)))
 
 
@@ -64,15 +64,15 @@ def index() -> str:
 
 @router.get("/maps/overview", response_class=HTMLResponse, summary="overview map of communities and grids")
 def overview(request: Request, session: SessionDep) -> HTMLResponse:
-    return _page(request, overview_page(data_center(session)))
+    return html_page(request, overview_page(data_center(session)))
 
 
 @router.get("/maps/public", response_class=HTMLResponse, summary="public service-facility map (生活圈)")
 def public(
     request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
 ) -> HTMLResponse:
-    base = _basemap(request, settings, basemap)
-    return _page(request, public_page(data_center(session), base=base, lang=lang))
+    base = page_basemap(request, settings, basemap)
+    return html_page(request, public_page(data_center(session), base=base, lang=lang))
 
 
 @router.get("/maps/planner", response_class=HTMLResponse, summary="planner's grid editor")
@@ -84,16 +84,16 @@ def planner(
     lang: Lang = "zh",
     basemap: BasemapQ = None,
 ) -> HTMLResponse:
-    base = _basemap(request, settings, basemap)
-    return _page(request, planner_page(data_center(session), plan_id=plan, base=base, lang=lang))
+    base = page_basemap(request, settings, basemap)
+    return html_page(request, planner_page(data_center(session), plan_id=plan, base=base, lang=lang))
 
 
 @router.get("/maps/dispatch", response_class=HTMLResponse, summary="dispatch map of incidents")
 def dispatch(
     request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
 ) -> HTMLResponse:
-    base = _basemap(request, settings, basemap)
-    return _page(request, dispatch_page(data_center(session), base=base, lang=lang))
+    base = page_basemap(request, settings, basemap)
+    return html_page(request, dispatch_page(data_center(session), base=base, lang=lang))
 
 
 def mount(app: FastAPI) -> None:

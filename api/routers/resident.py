@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
-from api.routers.pages import BasemapQ, Lang, _basemap, _page
+from api.routers.pages import BasemapQ, Lang, html_page, page_basemap
 from api.schemas.resident import Evaluated, Evaluation, Notice, PlaceResults, TrackedReport
 from gis.errors import NotFound
 from gis.incidents import evaluation
@@ -71,23 +71,28 @@ def search(
 def report(
     request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
 ) -> HTMLResponse:
-    base = _basemap(request, settings, basemap)
-    return _page(request, report_page(data_center(session), base=base, lang=lang))
+    base = page_basemap(request, settings, basemap)
+    return html_page(request, report_page(data_center(session), base=base, lang=lang))
 
 
-@router.get("/report/{tracking_number}", response_class=HTMLResponse, summary="a report's status page")
+@router.get(
+    "/report/{tracking_number}",
+    response_class=HTMLResponse,
+    summary="a report's status page",
+    responses={404: {"description": "no report has that number: a page saying so", "content": {"text/html": {}}}},
+)
 def tracking(request: Request, tracking_number: str, session: SessionDep, lang: Lang = "zh") -> HTMLResponse:
     try:
         view = public_status(session, tracking_number)
     except NotFound:
-        page = _page(request, tracking_missing_page(tracking_number, lang=lang))
+        page = html_page(request, tracking_missing_page(tracking_number, lang=lang))
         page.status_code = 404
         return page
-    page = _page(request, tracking_page(view, lang=lang))
+    page = html_page(request, tracking_page(view, lang=lang))
     page.headers["Cache-Control"] = PRIVATE
     return page
 
 
 @router.get("/notice", response_class=HTMLResponse, summary="public notice page (公示)")
 def notice_html(request: Request, session: SessionDep, lang: Lang = "zh") -> HTMLResponse:
-    return _page(request, notice_page(notice(session), lang=lang))
+    return html_page(request, notice_page(notice(session), lang=lang))

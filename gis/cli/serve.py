@@ -39,6 +39,11 @@ def _serve(host: str, port: int, workers: int = 1, access_log: bool = True) -> N
 def _sign_in_help(host: str, port: int, generated: str | None) -> None:
     """How to sign in to the staff pages: the admin password is printed only when it was just generated."""
     base = f"http://{host}:{port}"
+    console.print(
+        f"pages: public map {base}/maps/public · report {base}/report · notice {base}/notice · "
+        f"field app {base}/field · planner {base}/maps/planner · dispatch {base}/maps/dispatch · "
+        f"overview {base}/maps/overview · API docs {base}/docs"
+    )
     console.print(f"staff pages ask to sign in: {base}/maps/planner, {base}/maps/dispatch (user [bold]admin[/])")
     if generated:
         console.print(f"  admin password: [bold]{generated}[/] — shown this once; change it: gridmap user passwd admin")

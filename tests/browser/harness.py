@@ -53,7 +53,9 @@ def free_port() -> int:
 def serve(database_url: str, *, uploads_dir: Path | None = None) -> Iterator[str]:
     """Run the app on a free port in a thread; yields its base URL."""
     port = free_port()
-    settings = Settings(database_url=database_url, uploads_dir=uploads_dir)
+    # Every page of every test signs in from 127.0.0.1: the per-address sign-in limit (a guard against guessing,
+    # tested in tests/api/test_limits.py) would refuse the suite itself; the per-account backoff stays on.
+    settings = Settings(database_url=database_url, uploads_dir=uploads_dir, sign_in_attempts_per_minute=0)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
