@@ -15,6 +15,7 @@ from api.routers import (
     audit,
     auth,
     coverage,
+    dashboard,
     docs,
     downloads,
     events,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(router)
     app.include_router(plans.router)
     app.include_router(locate.router)
+    app.include_router(events.incidents_router)  # /api/incidents/events, before /api/incidents/{id}
     app.include_router(incidents.router)
     app.include_router(open311.router)
     app.include_router(coverage.router)
@@ -119,5 +121,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(docs.router)
     app.include_router(resident.router)  # residents: /report, /notice, tracking numbers, place search
     app.include_router(webhooks.router)  # incident events to other platforms (admins)
+    app.include_router(dashboard.router)  # the leaders' dashboard: /api/dashboard, /maps/dashboard
     pages.mount(app)
     return app

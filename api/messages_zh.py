@@ -90,6 +90,9 @@ GLOSSARY = {
     "note": "备注",
     "action": "操作",
     "duplicate_of": "原事件",
+    "worker": "网格员",
+    "department": "责任部门",
+    "sort": "排序",
     "password": "密码",
     "username": "用户名",
     "user": "用户",
@@ -211,10 +214,15 @@ VALUES = {
     "dispatcher": "调度员",
     "grid_worker": "网格员",
     "viewer": "查看员",
+    "leader": "领导",
     # what a role check is for (api/deps.py, gis/auth/access.py, gis/basedata/visits.py)
     "this route": "此操作",
     "the incident event stream": "事件实时推送",
     "moving an incident": "办理事件",
+    "searching incidents": "搜索事件",
+    "dispatching an incident": "派遣事件",
+    "reassigning an incident": "改派事件",
+    "the leaders' dashboard": "领导驾驶舱",
     "recording a field visit": "记录入户走访",
     "reading field visits": "查看入户走访",
     "deciding on field visits": "审核入户走访",
@@ -1030,6 +1038,50 @@ CATALOG: tuple[tuple[str, str, str], ...] = (
         "crs=bd09: tiles come in wgs84 (default) or gcj02",
     ),
     ("{layer} {feature} does not exist{then}", "{layer} {feature} 不存在{then}", "buildings 901 does not exist"),
+    # the dispatch desk (gis/incidents/records.py: dispatch targets, reassignment, list orders)
+    (
+        "only dispatch sends an incident to a department or a worker",
+        "只有派遣才能指定责任部门或网格员",
+        "worker: only dispatch sends an incident to a department or a worker",
+    ),
+    (
+        "{department} is not a department; departments are: {known}",
+        "{department} 不是责任部门；责任部门有：{known}",
+        "department: '交通队' is not a department; departments are: 环卫所, 派出所",
+    ),
+    (
+        "user {id} is not an active grid worker",
+        "用户 {id} 不是在岗的网格员",
+        "worker: user 12 is not an active grid worker",
+    ),
+    (
+        "give a department or a worker to reassign to",
+        "请指定改派到的责任部门或网格员",
+        "department: give a department or a worker to reassign to",
+    ),
+    (
+        "cannot reassign an incident that is {status}; only dispatched or in_progress ones",
+        "事件当前状态为「{status}」，不能改派；只有已派遣或处置中的事件可以改派",
+        "cannot reassign an incident that is closed; only dispatched or in_progress ones",
+    ),
+    (
+        "{order} is not an order; orders are: {orders}",
+        "{order} 不是可用的排序；可用排序：{orders}",
+        "sort: 'oldest' is not an order; orders are: newest, deadline",
+    ),
+    # plans: the household band, redo and publish refusals naming the first finding (issue 17)
+    (
+        "plan {plan} already has the household band {band}",
+        "方案 {plan} 的户数区间已是 {band}",
+        "plan 12 already has the household band 300–500",
+    ),
+    ("plan {plan} has no undone edit to redo", "方案 {plan} 没有可重做的编辑", "plan 12 has no undone edit to redo"),
+    (
+        "plan {plan} has {count} validation errors ({kinds}): fix them first; first: {first}",
+        "方案 {plan} 有 {count} 个校验错误（{kinds}）：请先修正；第一个：{first}",
+        "plan 12 has 1 validation errors (households_above): fix them first; first: grid 3302 has 642 households, "
+        "above 500",
+    ),
 )
 # Validation error types of pydantic → Chinese, formatted with the error's ctx (FastAPI's 422 `errors[]`).
 VALIDATION = {

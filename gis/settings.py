@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     plan_edit_timeout_s: float = Field(default=30.0, gt=0)
     public_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
+    # Household band (issue 17): every plan has one — new drafts without a band, imported grid layers and the demo
+    # get this one (GRIDMAP_HOUSEHOLD_BAND='[300, 500]'); a planner changes it per draft (PATCH /api/plans/{id}).
+    household_band: tuple[int, int] = (300, 500)
+
     # Photos (issue 16, gis/incidents/uploads.py): the largest file `POST /api/uploads` takes (keep it below
     # max_body_bytes, which counts the whole multipart body), stored uploads per signed-in user and day, and
     # anonymous uploads per client address and minute (0 = unlimited). Files live under `home`/uploads.

@@ -30,6 +30,7 @@ VENDOR = {
     "draw": NODE_MODULES / "leaflet-draw" / "dist",
     "vectorgrid": NODE_MODULES / "leaflet.vectorgrid" / "dist",
     "protomaps": NODE_MODULES / "protomaps-leaflet" / "dist",  # draws the own basemap (every page)
+    "echarts": NODE_MODULES / "echarts" / "dist",  # the leaders' dashboard's charts (maps/dashboard_page.py)
     # The API documentation pages (/docs, /redoc; api/routers/docs.py).
     "swagger-ui": NODE_MODULES / "swagger-ui-dist",
     "redoc": NODE_MODULES / "redoc" / "bundles",

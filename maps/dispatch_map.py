@@ -1,6 +1,7 @@
-"""The dispatcher's incident map (/maps/dispatch): incidents by status, clustered and as a heat map, over the
-grid boundaries drawn from vector tiles; a click shows an incident's details and history, and one button per
-transition the handling loop allows now.
+"""The dispatcher's desk (/maps/dispatch): incidents by status, clustered and as a heat map, over the grid
+boundaries drawn from vector tiles, beside a queue (filters, search, nearest deadline first, countdowns); a click
+shows an incident's details and history, one button per transition the handling loop allows now, and department
+and worker pickers for dispatch and reassignment. Changes arrive live from GET /api/incidents/events (SSE).
 
 The HTML carries only labels and settings (GRIDMAP_PAGE); incidents are fetched page by page from
 /api/incidents in the browser (maps/static/gridmap/dispatch.js), grids come as vector tiles.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from gis.incidents.records import REASSIGNABLE
 from gis.incidents.workflow import STATES, TRANSITIONS
 from gis.registry import incident_categories
 from maps.assets import Basemap, offline_map, render_page
@@ -58,6 +60,19 @@ ACTION_LABELS = {
     "close": ("结案", "Close"),
     "report": ("上报", "Reported"),
     "relocate": ("更正位置", "Relocated"),
+    "reassign": ("改派", "Reassign"),
+}
+
+# Report channels (incidents.channel is free text; these are the ones the project's clients send).
+CHANNEL_LABELS = {
+    "hotline": ("热线电话", "Hotline"),
+    "patrol": ("网格巡查", "Patrol"),
+    "wechat": ("微信", "WeChat"),
+    "app": ("手机应用", "App"),
+    "web": ("网站", "Web"),
+    "desk": ("窗口受理", "Service desk"),
+    "sensor": ("感知设备", "Sensor"),
+    "open311": ("Open311 接口", "Open311"),
 }
 
 TEXT = {
@@ -101,6 +116,33 @@ TEXT = {
         "done": "已{action}。",
         "not_allowed": "操作未执行：",
         "error": "出错：",
+        "queue": "事件队列",
+        "search": "搜索编号、查询码或描述",
+        "all_categories": "全部类别",
+        "all_channels": "全部渠道",
+        "community_code": "社区编码",
+        "grid_code": "网格编码",
+        "since": "上报起",
+        "until": "上报止",
+        "sort": "排序",
+        "sort_deadline": "时限最近",
+        "sort_newest": "最新上报",
+        "queue_more": "另有 {n} 件未列出，请缩小筛选范围",
+        "queue_empty": "没有符合条件的事件",
+        "left": "剩 {t}",
+        "late": "超期 {t}",
+        "days": "{n} 天",
+        "hours": "{n} 小时",
+        "minutes": "{n} 分",
+        "worker": "网格员",
+        "assignee": "处置人",
+        "no_worker": "不指定网格员",
+        "in_grid": "本网格",
+        "other_workers": "其他网格员",
+        "reassign_hint": "改派：选择新的部门或网格员后按「改派」",
+        "tracking_number": "查询码",
+        "live": "实时更新已连接",
+        "live_lost": "实时更新中断，正在重连…",
     },
     "en": {
         "title": "Incident dispatch",
@@ -142,9 +184,37 @@ TEXT = {
         "done": "Done: {action}.",
         "not_allowed": "Not done: ",
         "error": "Error: ",
+        "queue": "Queue",
+        "search": "Search id, tracking number or text",
+        "all_categories": "All categories",
+        "all_channels": "All channels",
+        "community_code": "Community code",
+        "grid_code": "Grid code",
+        "since": "Reported from",
+        "until": "Reported until",
+        "sort": "Sort",
+        "sort_deadline": "Nearest deadline",
+        "sort_newest": "Newest",
+        "queue_more": "{n} more not listed: narrow the filters",
+        "queue_empty": "No incidents match",
+        "left": "{t} left",
+        "late": "{t} overdue",
+        "days": "{n} d",
+        "hours": "{n} h",
+        "minutes": "{n} min",
+        "worker": "Grid worker",
+        "assignee": "Assigned to",
+        "no_worker": "No worker",
+        "in_grid": "This grid",
+        "other_workers": "Other workers",
+        "reassign_hint": "Reassign: pick a department or worker, then press “Reassign”",
+        "tracking_number": "Tracking number",
+        "live": "Live updates on",
+        "live_lost": "Live updates lost, reconnecting…",
     },
 }
 
+QUEUE_ROWS = 200  # rows the queue lists (the rest are on the map and in the counts)
 MAX_INCIDENTS = 20_000  # beyond this the browser gets sluggish; the panel says how many are not shown
 
 
@@ -170,17 +240,27 @@ def page_config(lang: str) -> dict[str, Any]:
             code: {"zh": c.name_zh, "en": c.name_en, "department": c.department}
             for code, c in incident_categories().items()
         },
+        "channels": {code: {"zh": zh, "en": en} for code, (zh, en) in CHANNEL_LABELS.items()},
         "pageSize": 1000,
+        "queueRows": QUEUE_ROWS,
+        "reassignable": sorted(REASSIGNABLE),
         "maxIncidents": MAX_INCIDENTS,
     }
 
 
 def _panel(lang: str) -> str:
-    """The status panel: title, language switch, filters and legend (dispatch.js fills in counts)."""
+    """The desk's panel: title, language switch, filters, legend and queue (dispatch.js fills counts and rows)."""
     t = TEXT[lang]
     other = "en" if lang == "zh" else "zh"
     label = 0 if lang == "zh" else 1
     options = "".join(f'<option value="{code}">{html.escape(STATUS_LABELS[code][label])}</option>' for code in STATES)
+    categories = "".join(
+        f'<option value="{html.escape(code)}">{html.escape(c.name_zh if lang == "zh" else c.name_en)}</option>'
+        for code, c in incident_categories().items()
+    )
+    channels = "".join(
+        f'<option value="{code}">{html.escape(names[label])}</option>' for code, names in CHANNEL_LABELS.items()
+    )
     legend = "".join(
         f'<li data-status="{code}"><i class="gridmap-swatch" style="background:{STATUS_COLORS[code]}"></i>'
         f'{html.escape(STATUS_LABELS[code][label])} <span class="gridmap-count"></span></li>'
@@ -203,10 +283,31 @@ def _panel(lang: str) -> str:
       <select name="status"><option value="">{html.escape(t["all_statuses"])}</option>{options}</select>
     </label>
     <label><input type="checkbox" name="overdue" value="true"> {html.escape(t["overdue_only"])}</label>
+    <input type="search" name="q" maxlength="200" placeholder="{html.escape(t["search"])}"
+           aria-label="{html.escape(t["search"])}" class="gridmap-queue-search">
+    <select name="category" aria-label="{html.escape(t["category"])}">
+      <option value="">{html.escape(t["all_categories"])}</option>{categories}</select>
+    <select name="channel" aria-label="{html.escape(t["channel"])}">
+      <option value="">{html.escape(t["all_channels"])}</option>{channels}</select>
+    <input type="text" name="community" maxlength="64" list="gridmap-communities"
+           placeholder="{html.escape(t["community_code"])}" aria-label="{html.escape(t["community_code"])}">
+    <input type="text" name="grid" maxlength="64" list="gridmap-grids"
+           placeholder="{html.escape(t["grid_code"])}" aria-label="{html.escape(t["grid_code"])}">
+    <datalist id="gridmap-communities"></datalist><datalist id="gridmap-grids"></datalist>
+    <label>{html.escape(t["since"])} <input type="date" name="since"></label>
+    <label>{html.escape(t["until"])} <input type="date" name="until"></label>
+    <label>{html.escape(t["sort"])} <select name="sort">
+      <option value="deadline">{html.escape(t["sort_deadline"])}</option>
+      <option value="newest">{html.escape(t["sort_newest"])}</option></select></label>
   </form>
   <details class="gridmap-legend" open><summary>{html.escape(t["legend"])}</summary>
     <ul id="gridmap-legend">{legend}</ul>
   </details>
+  <details class="gridmap-queue" open><summary>{html.escape(t["queue"])}</summary>
+    <ol id="gridmap-queue" class="gridmap-queue-list"></ol>
+    <div id="gridmap-queue-more" class="gridmap-popup-note"></div>
+  </details>
+  <div id="gridmap-live" class="gridmap-live" role="status"></div>
 </div>"""
 
 

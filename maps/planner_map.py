@@ -15,7 +15,7 @@ from typing import Any
 from maps.assets import Basemap, lang_switch, offline_map, render_page
 from maps.login import login_form, user_badge
 
-DEFAULT_BAND = (300, 500)  # households per grid when the plan sets no band (DOMAIN.md)
+DEFAULT_BAND = (300, 500)  # only until the plan is loaded: every plan has a band (gis/settings.household_band)
 
 # Every text the page shows, per language; planner.js fills the "{…}" placeholders.
 LABELS: dict[str, dict[str, Any]] = {
@@ -41,6 +41,17 @@ LABELS: dict[str, dict[str, Any]] = {
         "redraw": "重绘",
         "balance": "均衡",
         "undo": "撤销",
+        "redo": "重做",
+        "set_band": "设为本方案区间",
+        "diff": "与现行方案对比",
+        "diff_title": "与现行方案 #{against} 的差异",
+        "diff_none": "与现行方案没有差异。",
+        "diff_same": "这就是现行方案，没有可对比的。",
+        "diff_head": ["网格", "状态", "户数", "迁入户", "迁出户", "迁入建筑", "迁出建筑"],
+        "diff_status": {"added": "新增", "removed": "删除", "changed": "变更"},
+        "diff_recoded": "原编码 {code}",
+        "diff_summary": "{grids} 个网格有变化，{households} 户改变所属网格",
+        "publish_reason": "不能发布：{detail}",
         "publish": "发布",
         "finish": "完成",
         "cancel": "取消",
@@ -76,6 +87,8 @@ LABELS: dict[str, dict[str, Any]] = {
             "redraw": "已重绘网格 {codes}",
             "balance": "已均衡社区 {community}",
             "undo": "已撤销上一步（{kind}）",
+            "redo": "已重做（{kind}）",
+            "band": "户数区间已改为 {min}–{max}",
             "publish": "已发布：该方案现为现行方案",
         },
         "kinds": {
@@ -85,6 +98,7 @@ LABELS: dict[str, dict[str, Any]] = {
             "reassign": "调整建筑",
             "balance": "均衡",
             "renumber": "重新编码",
+            "band": "户数区间",
         },
         "findings": {
             "gap": "空隙",
@@ -94,6 +108,7 @@ LABELS: dict[str, dict[str, Any]] = {
             "non_contiguous": "网格不连续",
             "households_below": "户数过少",
             "households_above": "户数过多",
+            "households_drift": "数据更新后户数超出区间",
             "crosses_community": "跨社区",
             "low_compactness": "形状不紧凑",
         },
@@ -120,6 +135,17 @@ LABELS: dict[str, dict[str, Any]] = {
         "redraw": "Redraw",
         "balance": "Rebalance",
         "undo": "Undo",
+        "redo": "Redo",
+        "set_band": "Set as the plan's band",
+        "diff": "Compare with the current plan",
+        "diff_title": "Differences from the current plan #{against}",
+        "diff_none": "No differences from the current plan.",
+        "diff_same": "This is the current plan: nothing to compare.",
+        "diff_head": ["Grid", "Status", "Households", "In", "Out", "Buildings in", "Buildings out"],
+        "diff_status": {"added": "added", "removed": "removed", "changed": "changed"},
+        "diff_recoded": "was {code}",
+        "diff_summary": "{grids} grids changed, {households} households move to another grid",
+        "publish_reason": "Cannot publish: {detail}",
         "publish": "Publish",
         "finish": "Finish",
         "cancel": "Cancel",
@@ -158,6 +184,8 @@ LABELS: dict[str, dict[str, Any]] = {
             "redraw": "Redrew grid {codes}",
             "balance": "Rebalanced community {community}",
             "undo": "Undid the last edit ({kind})",
+            "redo": "Redid the edit ({kind})",
+            "band": "The household band is now {min}–{max}",
             "publish": "Published: this is now the current plan",
         },
         "kinds": {
@@ -167,6 +195,7 @@ LABELS: dict[str, dict[str, Any]] = {
             "reassign": "reassign",
             "balance": "rebalance",
             "renumber": "renumber",
+            "band": "household band",
         },
         "findings": {
             "gap": "gap",
@@ -176,6 +205,7 @@ LABELS: dict[str, dict[str, Any]] = {
             "non_contiguous": "non-contiguous grid",
             "households_below": "too few households",
             "households_above": "too many households",
+            "households_drift": "out of band after a data update",
             "crosses_community": "crosses communities",
             "low_compactness": "not compact",
         },
@@ -221,9 +251,14 @@ def _panel(lang: str) -> str:
       <input id="gridmap-planner-min" type="number" min="0" step="10" aria-label="{t["band"]} min" disabled>
       <span>–</span>
       <input id="gridmap-planner-max" type="number" min="1" step="10" aria-label="{t["band"]} max" disabled>
-      {button("balance")}
+      {button("balance")}{button("set_band")}
     </div>
-    <div class="gp-row gp-between">{button("undo")}{button("publish", " gp-primary")}</div>
+    <div class="gp-row gp-between"><span>{button("undo")}{button("redo")}</span>{button("publish", " gp-primary")}</div>
+    <p id="gridmap-planner-publish-reason" class="gp-note gp-reason" hidden></p>
+  </section>
+  <section class="gp-section">
+    {button("diff")}
+    <div id="gridmap-planner-diff-result" class="gp-diff" hidden></div>
   </section>
   <section class="gp-section">
     <b>{t["validation"]}</b> <span id="gridmap-planner-validation" class="gp-validation"></span>

@@ -150,3 +150,19 @@ async def stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+# The same stream where the dispatch desk looks for it, beside the incidents. api/app.py registers this router
+# before the incidents router, whose /api/incidents/{incident_id} would otherwise take "events" for an id.
+incidents_router = APIRouter(prefix="/api/incidents/events", tags=["events"])
+incidents_router.add_api_route(
+    "",
+    stream,
+    methods=["GET"],
+    summary="incident changes as Server-Sent Events (the same stream as GET /api/events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "the stream"}},
+)
+incidents_router.add_api_route(
+    "/ticket", ticket, methods=["POST"], summary="a ticket for GET /api/incidents/events?ticket=…"
+)

@@ -9,17 +9,20 @@ import numpy as np
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from api.answers import created_or_replayed
 from api.deps import BBoxDep, Offset, PrincipalDep, SessionDep, SettingsDep, SignedIn
 from api.limits import cap_points
 from api.schemas.common import Location
 from api.schemas.incidents import (
     BulkAssignment,
     BulkPoints,
+    DispatchOptions,
     Incident,
     IncidentPage,
     IncidentReport,
     IncidentReported,
     IncidentStats,
+    Reassignment,
     Relocation,
     TransitionRequest,
     incident_for,
@@ -84,10 +87,7 @@ def report(
         actor=who.name,  # "public" for anonymous reports
         staff=who.authenticated,
     )
-    response.headers["Location"] = f"/api/incidents/{incident['id']}"
-    if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
+    created_or_replayed(response, f"/api/incidents/{incident['id']}", created=created)
     incident["tracking_number"] = tracking.number_of(session, incident["id"])
     # A replay by key returns an existing incident: it gets the same privacy as any other read.
     audience = privacy.audience_of(session, who, incident["id"])
@@ -120,7 +120,20 @@ def list_incidents(
     overdue: bool | None = None,
     since: Annotated[datetime | None, Query(description="reported at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="reported before (ISO 8601)")] = None,
+    channel: Annotated[str | None, Query(max_length=32, description="hotline | patrol | wechat | app | …")] = None,
+    department: Annotated[str | None, Query(max_length=200)] = None,
+    assignee: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="dispatched to this worker")] = None,
+    tracking_number: Annotated[str | None, Query(max_length=40, description="dispatchers and admins")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="search by id, tracking number or text (dispatchers and admins)"),
+    ] = None,
+    sort: Annotated[Literal["newest", "deadline"], Query(description="newest first, or nearest deadline")] = "newest",
 ) -> IncidentPage:
+    if q is not None or tracking_number is not None:
+        # Text search reads descriptions, and a tracking number would tie a resident's number to a place:
+        # both are for the dispatch centre.
+        access.require(who, access.DISPATCH, "searching incidents")
     where = IncidentFilter(
         status=status,
         category=category,
@@ -131,9 +144,16 @@ def list_incidents(
         since=since,
         until=until,
         bbox=(bbox.west, bbox.south, bbox.east, bbox.north) if bbox else None,
+        channel=channel,
+        department=department,
+        assignee_id=assignee,
+        tracking_number=tracking_number,
+        q=q,
     )
     page = min(limit or settings.page_limit_default, settings.page_limit_max)
-    found = incidents.list_incidents(session, where, limit=page, offset=offset, contact=privacy.sees_contacts(who))
+    found = incidents.list_incidents(
+        session, where, limit=page, offset=offset, contact=privacy.sees_contacts(who), order=sort
+    )
     return IncidentPage.of(found, privacy.audience_by_grid(session, who))
 
 
@@ -186,6 +206,31 @@ def transition(
         duplicate_of=body.duplicate_of,
         photos=body.photos,
         client=client_scope(who, request),
+        department=body.department,
+        worker=body.worker,
+    )
+    return _detail(session, who, incident_id)
+
+
+@router.get("/{incident_id}/dispatch-options", summary="departments and grid workers a dispatch may name")
+def dispatch_options(incident_id: int, session: SessionDep, who: PrincipalDep) -> DispatchOptions:
+    access.require(who, access.DISPATCH, "dispatching an incident")
+    return DispatchOptions.model_validate(incidents.dispatch_options(session, incident_id))
+
+
+@router.post("/{incident_id}/assignment", summary="reassign a dispatched incident (改派): department and/or worker")
+def reassign(
+    incident_id: int, body: Reassignment, session: SessionDep, settings: SettingsDep, who: PrincipalDep
+) -> Incident:
+    access.require(who, access.DISPATCH, "reassigning an incident")
+    incidents.reassign(
+        session,
+        incident_id,
+        actor=who.name,
+        settings=settings,
+        department=body.department,
+        worker=body.worker,
+        note=body.note,
     )
     return _detail(session, who, incident_id)
 

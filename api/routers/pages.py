@@ -57,6 +57,7 @@ def index() -> str:
         "<li><a href='/field'>网格员工作台 grid workers' app</a></li>"
         "<li><a href='/maps/planner'>网格规划 planner's grid editor</a></li>"
         "<li><a href='/maps/dispatch'>事件调度 dispatch map</a></li>"
+        "<li><a href='/maps/dashboard'>领导驾驶舱 leaders' dashboard</a></li>"
         "<li><a href='/maps/overview'>网格总览 overview map</a></li>"
         "<li><a href='/docs'>API 文档 (OpenAPI)</a></li></ul>"
     )

@@ -13,6 +13,7 @@ from api.deps import IfMatchDep, PlannerActor, PrincipalDep, SessionDep, Setting
 from api.schemas.plans import (
     BalanceEdit,
     BalanceResult,
+    BandEdit,
     MergeEdit,
     MergeResult,
     Plan,
@@ -24,6 +25,7 @@ from api.schemas.plans import (
     PlanOperation,
     PlanValidation,
     ReassignEdit,
+    RedoResult,
     RedrawEdit,
     RenumberEdit,
     RenumberResult,
@@ -66,8 +68,10 @@ def list_plans(session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=201, response_model=Plan)
-def create_plan(body: PlanCreate, session: SessionDep, actor: PlannerActor, response: Response) -> dict[str, Any]:
-    plan = lifecycle.create_plan(session, base=body.base, name=body.name, actor=actor)
+def create_plan(
+    body: PlanCreate, session: SessionDep, settings: SettingsDep, actor: PlannerActor, response: Response
+) -> dict[str, Any]:
+    plan = lifecycle.create_plan(session, base=body.base, name=body.name, actor=actor, band=settings.household_band)
     response.headers["ETag"] = f'"{plan["version"]}"'
     response.headers["Location"] = f"/api/plans/{plan['id']}"
     return plan
@@ -76,6 +80,17 @@ def create_plan(body: PlanCreate, session: SessionDep, actor: PlannerActor, resp
 @router.get("/{plan_id}", response_model=Plan)
 def get_plan(plan_id: int, session: SessionDep, response: Response) -> dict[str, Any]:
     plan = lifecycle.get_plan(session, plan_id)
+    response.headers["ETag"] = f'"{plan["version"]}"'
+    return plan
+
+
+@router.patch("/{plan_id}", response_model=Plan, summary="change a draft's household band")
+def patch_plan(
+    plan_id: int, body: BandEdit, session: SessionDep, version: IfMatchDep, actor: PlannerActor, response: Response
+) -> dict[str, Any]:
+    plan = lifecycle.set_band(
+        session, plan_id, low=body.min_households, high=body.max_households, version=version, actor=actor
+    )
     response.headers["ETag"] = f'"{plan["version"]}"'
     return plan
 
@@ -192,6 +207,18 @@ def undo(
     response: Response,
 ) -> dict[str, Any]:
     return _edit(session, settings, plan_id, commands.Undo(), version, actor, response)
+
+
+@router.post("/{plan_id}/redo", response_model=RedoResult)
+def redo(
+    plan_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    version: IfMatchDep,
+    actor: PlannerActor,
+    response: Response,
+) -> dict[str, Any]:
+    return _edit(session, settings, plan_id, commands.Redo(), version, actor, response)
 
 
 @router.get("/{plan_id}/validation", response_model=PlanValidation)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from api.answers import created_or_replayed
 from api.deps import Offset, PrincipalDep, SessionDep, SettingsDep
 from api.routers.incidents import client_scope
 from api.schemas.visits import Visit, VisitDecision, VisitPage, VisitRequest
@@ -56,10 +57,7 @@ def record(
         photos=body.photos,
         client=client_scope(who, request),
     )
-    response.headers["Location"] = f"/api/visits/{visit['id']}"
-    if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
+    created_or_replayed(response, f"/api/visits/{visit['id']}", created=created)
     return Visit.model_validate(visit)
 
 

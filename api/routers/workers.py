@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from api.answers import created_or_replayed
 from api.deps import BBoxDep, GridWorker, Offset, SessionDep, SettingsDep
 from api.schemas.field import MyGrids
 from api.schemas.incidents import IncidentPage
@@ -49,10 +50,7 @@ def check_in(
         actor=worker.name,
         idempotency_key=idempotency_key,
     )
-    response.headers["Location"] = f"/api/workers/me/checkins/{checkin['id']}"
-    if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
+    created_or_replayed(response, f"/api/workers/me/checkins/{checkin['id']}", created=created)
     return CheckInLocated.model_validate(checkin)
 
 

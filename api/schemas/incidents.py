@@ -39,6 +39,31 @@ class TransitionRequest(BaseModel):
     rating: int | None = Field(default=None, ge=1, le=5, description="evaluate: the handling rated 1–5 (评价)")
     photos: PhotoIds  # attached with the note, of the kind of the action (resolve, return, else note)
     duplicate_of: int | None = Field(default=None, description="the original incident, for mark_duplicate")
+    department: str | None = Field(
+        default=None, max_length=200, description="dispatch: the department to send it to (default: the category's)"
+    )
+    worker: int | None = Field(default=None, description="dispatch: the grid worker (user id) to send it to")
+
+
+class Reassignment(BaseModel):
+    """改派: another department and/or worker for a dispatched incident (GET …/dispatch-options lists them)."""
+
+    department: str | None = Field(default=None, max_length=200)
+    worker: int | None = Field(default=None, description="a grid worker's user id")
+    note: str | None = Field(default=None, max_length=5_000)
+
+
+class DispatchWorker(BaseModel):
+    id: int
+    name: str
+    in_grid: bool = Field(description="works the incident's grid")
+    grids: list[str] = Field(description="codes of the worker's grids in the current plan")
+
+
+class DispatchOptions(BaseModel):
+    department: str = Field(description="the incident's department now (the category's until dispatched elsewhere)")
+    departments: list[str] = Field(description="every department, the incident's first")
+    workers: list[DispatchWorker] = Field(description="active grid workers, those of the incident's grid first")
 
 
 class Relocation(BaseModel):
@@ -107,12 +132,15 @@ class IncidentSummaryStaff(IncidentSummaryPublic):
 
     description: str | None
     photo_url: str | None
+    assignee_id: int | None = Field(None, description="the grid worker it is dispatched to")
+    assignee_name: str | None = None
 
 
 class IncidentSummaryDispatch(IncidentSummaryStaff):
-    """An incident as dispatchers and admins see it: also the reporter's contact."""
+    """An incident as dispatchers and admins see it: also the reporter's contact and the tracking number."""
 
     reporter_contact: str | None
+    tracking_number: str | None = None
 
 
 # --- one incident with its place and history ----------------------------------------------------------------
@@ -133,6 +161,7 @@ class IncidentStaff(IncidentSummaryStaff):
 
 class IncidentDispatch(IncidentStaff):
     reporter_contact: str | None
+    tracking_number: str | None = None
 
 
 Incident = IncidentPublic | IncidentStaff | IncidentDispatch

@@ -62,6 +62,13 @@ class BalanceEdit(BaseModel):
     months: int = Field(6, ge=1, le=60, description="incidents of this many months count (with `weights`)")
 
 
+class BandEdit(BaseModel):
+    """A draft's household band (户数区间): out-of-band grids are validation errors that block publishing."""
+
+    min_households: int = Field(ge=0, le=100_000)
+    max_households: int = Field(ge=1, le=100_000)
+
+
 class RenumberEdit(BaseModel):
     layout: str | None = Field(None, description="code layout in data/code_layouts.toml (default: the plan's)")
 
@@ -77,7 +84,9 @@ class Plan(BaseModel):
     status: Literal["draft", "published", "retired"]
     version: int
     base_plan_id: int | None = Field(description="the plan this draft was copied from")
-    min_households: int | None = Field(description="the household band, when set (by balancing)")
+    min_households: int | None = Field(
+        description="the household band: set on every plan (the configured default), changed by PATCH or balancing"
+    )
     max_households: int | None
     code_layout: str | None = Field(description="code layout in data/code_layouts.toml (None: the default)")
     created_at: Timestamp
@@ -123,7 +132,9 @@ class PlanOperation(BaseModel):
     """One entry of a plan's append-only operation log."""
 
     seq: int
-    kind: str = Field(description="create | merge | split | redraw | reassign | balance | renumber | undo | publish")
+    kind: str = Field(
+        description="create | merge | split | redraw | reassign | balance | renumber | band | undo | redo | publish"
+    )
     actor: str
     at: Timestamp
     payload: dict[str, Any] = Field(description="the command's parameters and, under `result`, what it did")
@@ -209,6 +220,10 @@ class UndoneOperation(BaseModel):
 
 class UndoResult(PlanEditResult):
     undid: UndoneOperation
+
+
+class RedoResult(PlanEditResult):
+    redid: UndoneOperation = Field(description="the edit applied again")
 
 
 # --- validation and diff ----------------------------------------------------------------------------------------

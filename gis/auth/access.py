@@ -22,6 +22,8 @@ INCIDENT_HANDLING = DISPATCH | GRID_WORKER
 # the dispatch centre, so nobody verifies their own work.
 WORKER_ACTIONS = frozenset({"start", "return", "resolve"})
 SIGNED_IN = frozenset(ROLES)
+# The leaders' dashboard (/maps/dashboard) reads figures only: leaders, viewers and admins.
+DASHBOARD = frozenset({"admin", "leader", "viewer"})
 
 
 def require(principal: Principal, roles: frozenset[str], action: str) -> Principal:

@@ -1,6 +1,6 @@
 """User accounts: roles, argon2 password hashes, sign-in, and the principal a request acts as.
 
-Roles (DOMAIN.md §1): admin, planner, dispatcher, grid_worker, viewer; a request without credentials acts
+Roles (DOMAIN.md §1): admin, planner, dispatcher, grid_worker, viewer, leader; a request without credentials acts
 as the public. Grid workers are users linked to their grids' lineages by `grid_workers` (gis/incidents/workers.py),
 so a worker's login and the record `gridmap worker assign` made are one row. Passwords are kept only as
 argon2id hashes; a user without one (e.g. a worker created by `worker assign`) cannot sign in with a
@@ -28,7 +28,7 @@ from gis import audit
 from gis.db.models import User
 from gis.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
-ROLES = ("admin", "planner", "dispatcher", "grid_worker", "viewer")
+ROLES = ("admin", "planner", "dispatcher", "grid_worker", "viewer", "leader")
 PUBLIC = "public"  # the actor named for requests without credentials
 MIN_PASSWORD = 8
 # Letters (any script, so 王芳 works), digits and . _ @ -: names appear in logs and in "user:NAME" targets.
@@ -42,6 +42,7 @@ ROLE_LABELS = {
     "dispatcher": "调度员",
     "grid_worker": "网格员",
     "viewer": "查看员",
+    "leader": "领导",
 }
 MAX_DISPLAY_NAME = 200
 # Public names of actors that are no account: commands run on the server (`cli:OSUSER` names an OS login).

@@ -42,7 +42,7 @@ def _sign_in_help(host: str, port: int, generated: str | None) -> None:
     console.print(
         f"pages: public map {base}/maps/public · report {base}/report · notice {base}/notice · "
         f"field app {base}/field · planner {base}/maps/planner · dispatch {base}/maps/dispatch · "
-        f"overview {base}/maps/overview · API docs {base}/docs"
+        f"dashboard {base}/maps/dashboard · overview {base}/maps/overview · API docs {base}/docs"
     )
     console.print(f"staff pages ask to sign in: {base}/maps/planner, {base}/maps/dispatch (user [bold]admin[/])")
     if generated:

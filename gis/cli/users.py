@@ -12,7 +12,7 @@ app = typer.Typer(help="user accounts and API tokens", no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="user name (login)")]
 # gis.auth.users.ROLES, written out so `--help` need not load the accounts module (a unit test keeps them equal).
-ROLE_HELP = "admin | planner | dispatcher | grid_worker | viewer"
+ROLE_HELP = "admin | planner | dispatcher | grid_worker | viewer | leader"
 
 
 def _password(given: str | None) -> str:

@@ -446,7 +446,9 @@ class PlanOperation(Base):
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'planner', 'dispatcher', 'grid_worker', 'viewer')", name="user_role"),
+        CheckConstraint(
+            "role IN ('admin', 'planner', 'dispatcher', 'grid_worker', 'viewer', 'leader')", name="user_role"
+        ),
         CheckConstraint("btrim(display_name) <> ''", name="user_display_name_not_blank"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -731,3 +733,13 @@ class WebhookDelivery(Base):
     status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class IncidentAssignee(Base):
+    """The grid worker an incident is dispatched to (派遣到人); the department is `incidents.department`."""
+
+    __tablename__ = "incident_assignees"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    assigned_by: Mapped[str] = mapped_column(Text)

@@ -14,17 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, select, text
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, text
 from sqlalchemy.orm import Session
 
 from gis import audit
-from gis.db.models import STORAGE_SRID, Community, Grid, GridWorker, Incident, Street
+from gis.db.models import STORAGE_SRID, Community, Grid, GridWorker, Incident, IncidentAssignee, Street, User
 from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.geo.coordinates import point_to_wgs84
+from gis.incidents.tracking import normalise as normalise_tracking_number
 from gis.incidents.uploads import attach_to_incident, incident_photos, kind_of_action
 from gis.incidents.workflow import CLOSED_STATES, allowed_actions, deadline, next_state
 from gis.locate.addresses import resolve_address
 from gis.locate.point import locate
+from gis.plans.store import current_plan_id
 from gis.registry import incident_categories
 from gis.settings import Settings
 
@@ -52,17 +54,22 @@ class Place:
         raise InvalidInput("location: give lon and lat, or an address", where="location")
 
 
-# An incident with the areas it was located in: i (incidents), g (grids), c (communities), s (streets).
-_I, _G, _C, _S = (
+# An incident with the areas it was located in and the worker it is dispatched to: i (incidents), g (grids),
+# c (communities), s (streets), a (incident_assignees), u (users).
+_I, _G, _C, _S, _A, _U = (
     Incident.__table__.alias("i"),
     Grid.__table__.alias("g"),
     Community.__table__.alias("c"),
     Street.__table__.alias("s"),
+    IncidentAssignee.__table__.alias("a"),
+    User.__table__.alias("u"),
 )
 _JOINED = (
     _I.outerjoin(_G, _G.c.id == _I.c.grid_id)
     .outerjoin(_C, _C.c.id == _I.c.community_id)
     .outerjoin(_S, _S.c.id == _I.c.street_id)
+    .outerjoin(_A, _A.c.incident_id == _I.c.id)
+    .outerjoin(_U, _U.c.id == _A.c.user_id)
 )
 _OVERDUE = and_(_I.c.deadline_at.is_not(None), _I.c.deadline_at < func.now())
 _PUBLIC_COLUMNS = (
@@ -75,6 +82,9 @@ _PUBLIC_COLUMNS = (
     _C.c.name.label("community_name"),
     _S.c.code.label("street_code"),
     _S.c.name.label("street_name"),
+    _I.c.tracking_number,
+    _U.c.id.label("assignee_id"),
+    func.coalesce(_U.c.display_name, _U.c.username).label("assignee_name"),
     func.ST_X(_I.c.location).label("lon"),
     func.ST_Y(_I.c.location).label("lat"),
     _OVERDUE.label("overdue"),
@@ -342,11 +352,19 @@ def transition(
     duplicate_of: int | None = None,
     photos: list[str] | None = None,
     client: str = "public",
+    department: str | None = None,
+    worker: int | None = None,
 ) -> dict[str, Any]:
     """Move the incident by `action`; anything the loop does not allow is a 409 and changes nothing. `photos`:
-    uploads of `client` (its scope, as for reports) attached with the step's note."""
+    uploads of `client` (its scope, as for reports) attached with the step's note. `department` and `worker`
+    (a grid worker's user id): where a dispatch sends the incident (the department defaults to the category's)."""
+    if action != "dispatch":
+        for field, value in (("department", department), ("worker", worker)):
+            if value is not None:
+                raise InvalidInput(f"{field}: only dispatch sends an incident to a department or a worker", where=field)
     row = _lock(session, incident_id)
     target = next_state(row.status, action, note)
+    targets = _dispatch_targets(session, department, worker) if action == "dispatch" else {}
     if target == "duplicate":
         if duplicate_of is None or duplicate_of == incident_id:
             raise InvalidInput(
@@ -370,18 +388,118 @@ def transition(
             "duplicate_of": duplicate_of,
         },
     )
-    log_event(
-        session,
-        incident_id,
-        actor,
-        action,
-        row.status,
-        target,
-        note,
-        {"duplicate_of": duplicate_of} if duplicate_of else None,
-    )
+    if targets:
+        _assign(session, incident_id, targets, actor)
+    details = {"duplicate_of": duplicate_of} if duplicate_of else {}
+    log_event(session, incident_id, actor, action, row.status, target, note, {**details, **targets} or None)
     attach_to_incident(session, incident_id, photos, kind=kind_of_action(action), client=client, actor=actor)
     return get_incident(session, incident_id, settings=settings)
+
+
+# Where a reassignment may change the department or worker: after dispatch and before the work is reported done.
+REASSIGNABLE = frozenset({"dispatched", "in_progress"})
+
+
+def departments() -> list[str]:
+    """The departments incidents are dispatched to: those of the category registry, in its order."""
+    return list(dict.fromkeys(kind.department for kind in incident_categories().values()))
+
+
+def _dispatch_targets(session: Session, department: str | None, worker: int | None) -> dict[str, Any]:
+    """The checked department and worker of a dispatch, as stored in the event's details (only those given)."""
+    found: dict[str, Any] = {}
+    if department is not None:
+        known = departments()
+        if department not in known:
+            raise InvalidInput(
+                f"department: {department!r} is not a department; departments are: {', '.join(known)}",
+                where="department",
+            )
+        found["department"] = department
+    if worker is not None:
+        user = session.execute(
+            text("SELECT COALESCE(display_name, username) AS name FROM users "
+                 "WHERE id = :id AND role = 'grid_worker' AND active"),
+            {"id": worker},
+        ).first() if -(2**31) <= worker < 2**31 else None  # fmt: skip
+        if user is None:
+            raise InvalidInput(f"worker: user {worker} is not an active grid worker", where="worker")
+        found["worker"] = {"id": worker, "name": user.name}
+    return found
+
+
+def _assign(session: Session, incident_id: int, targets: dict[str, Any], actor: str) -> None:
+    if "department" in targets:
+        session.execute(
+            text("UPDATE incidents SET department = :department WHERE id = :id"),
+            {"department": targets["department"], "id": incident_id},
+        )
+    if "worker" in targets:
+        session.execute(
+            text("""INSERT INTO incident_assignees (incident_id, user_id, assigned_at, assigned_by)
+                    VALUES (:id, :user, now(), :actor)
+                    ON CONFLICT (incident_id) DO UPDATE
+                    SET user_id = EXCLUDED.user_id, assigned_at = EXCLUDED.assigned_at,
+                        assigned_by = EXCLUDED.assigned_by"""),
+            {"id": incident_id, "user": targets["worker"]["id"], "actor": actor},
+        )
+
+
+def reassign(
+    session: Session,
+    incident_id: int,
+    *,
+    actor: str,
+    settings: Settings,
+    department: str | None = None,
+    worker: int | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Send a dispatched incident to another department and/or worker (改派); its status and deadline stay.
+    Logged as a `reassign` event with the new targets."""
+    if department is None and worker is None:
+        raise InvalidInput("department: give a department or a worker to reassign to", where="department")
+    row = _lock(session, incident_id)
+    if row.status not in REASSIGNABLE:
+        raise Conflict(
+            f"cannot reassign an incident that is {row.status}; only dispatched or in_progress ones",
+            where="status",
+        )
+    targets = _dispatch_targets(session, department, worker)
+    _assign(session, incident_id, targets, actor)
+    log_event(session, incident_id, actor, "reassign", row.status, row.status, note, targets)
+    return get_incident(session, incident_id, settings=settings)
+
+
+def dispatch_options(session: Session, incident_id: int) -> dict[str, Any]:
+    """What a dispatch of the incident may name: the departments (the category's first) and the active grid
+    workers, those of the incident's grid (by lineage) first, then by name."""
+    row = session.execute(
+        text("""SELECT i.category, i.department, g.lineage FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+                WHERE i.id = :id"""),
+        {"id": incident_id},
+    ).first() if -(2**63) <= incident_id < 2**63 else None  # fmt: skip
+    if row is None:
+        raise NotFound(f"incident {incident_id} does not exist", where="id")
+    first = row.department or _category(row.category).department
+    workers = session.execute(
+        text("""
+        SELECT u.id, COALESCE(u.display_name, u.username) AS name,
+               COALESCE(bool_or(w.grid_lineage = :lineage), false) AS in_grid,
+               COALESCE(array_agg(DISTINCT g.code) FILTER (WHERE g.code IS NOT NULL), '{}') AS grids
+        FROM users u
+        LEFT JOIN grid_workers w ON w.user_id = u.id
+        LEFT JOIN grids g ON g.lineage = w.grid_lineage
+             AND g.plan_id = :plan
+        WHERE u.role = 'grid_worker' AND u.active
+        GROUP BY u.id ORDER BY in_grid DESC, name, u.id"""),
+        {"lineage": row.lineage, "plan": current_plan_id(session)},
+    ).all()
+    return {
+        "department": first,
+        "departments": [first, *(d for d in departments() if d != first)],
+        "workers": [{"id": w.id, "name": w.name, "in_grid": w.in_grid, "grids": sorted(w.grids)} for w in workers],
+    }
 
 
 def relocate(
@@ -475,6 +593,11 @@ class IncidentFilter:
     since: datetime | None = None
     until: datetime | None = None
     worker_id: int | None = None  # only incidents in this grid worker's grids (by lineage)
+    channel: str | None = None
+    department: str | None = None
+    assignee_id: int | None = None  # dispatched to this grid worker
+    tracking_number: str | None = None  # as residents write it: case, spaces and dashes do not matter
+    q: str | None = None  # search: the id, the tracking number, or text in the description or address
 
     def conditions(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = [
@@ -485,9 +608,17 @@ class IncidentFilter:
                 (_G.c.code, self.grid),
                 (_C.c.code, self.community),
                 (_S.c.code, self.street),
+                (_I.c.channel, self.channel),
+                (_I.c.department, self.department),
+                (_A.c.user_id, self.assignee_id),
             )
             if value is not None
         ]
+        if self.tracking_number is not None:
+            # A malformed number matches nothing (normalise gives None), like an unknown one.
+            found.append(_I.c.tracking_number == normalise_tracking_number(self.tracking_number))
+        if self.q is not None and self.q.strip():
+            found.append(_search(self.q.strip()))
         if self.overdue is not None:
             found.append(_OVERDUE if self.overdue else not_(_OVERDUE))
         if self.bbox is not None:
@@ -502,18 +633,47 @@ class IncidentFilter:
         return found
 
 
+def _search(q: str) -> ColumnElement[bool]:
+    """The dispatcher's search box: an incident id ("123" or "#123"), a tracking number, or words in the
+    description or address (LIKE wildcards in `q` are taken literally)."""
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    found: list[ColumnElement[bool]] = [
+        _I.c.description.ilike(pattern, escape="\\"),
+        _I.c.address.ilike(pattern, escape="\\"),
+    ]
+    number = q.removeprefix("#")
+    if number.isascii() and number.isdigit() and len(number) <= 18:
+        found.append(_I.c.id == int(number))
+    tracking_number = normalise_tracking_number(q)
+    if tracking_number is not None:
+        found.append(_I.c.tracking_number == tracking_number)
+    return or_(*found)
+
+
+# Orders of a list: newest first (the default), or the nearest deadline first (the dispatcher's queue; incidents
+# without a deadline — finished ones — last, newest first among them).
+ORDERS = {
+    "newest": (_I.c.reported_at.desc(), _I.c.id.desc()),
+    "deadline": (_I.c.deadline_at.asc().nulls_last(), _I.c.reported_at.desc(), _I.c.id.desc()),
+}
+
+
 def list_incidents(
-    session: Session, where: IncidentFilter, *, limit: int, offset: int, contact: bool = False
+    session: Session,
+    where: IncidentFilter,
+    *,
+    limit: int,
+    offset: int,
+    contact: bool = False,
+    order: str = "newest",
 ) -> dict[str, Any]:
-    """A page of incidents as GeoJSON, newest first, with numberMatched (contacts only with `contact`)."""
+    """A page of incidents as GeoJSON in `order` (ORDERS), with numberMatched (contacts only with `contact`)."""
+    if order not in ORDERS:
+        raise InvalidInput(f"sort: {order!r} is not an order; orders are: {', '.join(ORDERS)}", where="sort")
     conditions = where.conditions()
     matched = session.execute(select(func.count()).select_from(_JOINED).where(*conditions)).scalar_one()
     rows = session.execute(
-        _incidents(contact)
-        .where(*conditions)
-        .order_by(_I.c.reported_at.desc(), _I.c.id.desc())
-        .limit(limit)
-        .offset(offset)
+        _incidents(contact).where(*conditions).order_by(*ORDERS[order]).limit(limit).offset(offset)
     ).all()
     features = []
     for row in rows:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gis.geo.frames import metric_frame
 from gis.plans.assignment import assign_by_overlap
 from gis.plans.layout_checks import validate_layout
-from gis.plans.lifecycle import publish
+from gis.plans.lifecycle import ensure_band, publish
 from gis.plans.unit_store import ensure_units
 
 SHOWN_CODES = 8
@@ -36,6 +36,7 @@ def adopt_grid_layer(session: Session, plan_id: int) -> tuple[list[str], list[di
         shown = ", ".join(codes[:SHOWN_CODES]) + (" …" if len(codes) > SHOWN_CODES else "")
         notes.append(f"the layer as drawn has {n} × {kind}" + (f" (grids {shown})" if codes else ""))
     notes += assign_by_overlap(session, plan_id)
+    ensure_band(session, plan_id)  # every plan has a band: out-of-band grids of the import are then warnings
     publish(session, plan_id, version=None, actor="import", imported=True)
     return notes, findings
 

@@ -119,4 +119,14 @@ class Undo:
         return {}
 
 
-Command = Merge | Split | Redraw | Reassign | Balance | Renumber | Undo
+@dataclass(frozen=True)
+class Redo:
+    """Apply again the edit the newest undo took back, while no other edit came after that undo."""
+
+    kind: ClassVar[str] = "redo"
+
+    def payload(self) -> dict[str, Any]:
+        return {}
+
+
+Command = Merge | Split | Redraw | Reassign | Balance | Renumber | Undo | Redo

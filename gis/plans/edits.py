@@ -31,7 +31,7 @@ from gis.geo.frames import metric_frame
 from gis.plans.assignment import Change, GridSpec, apply_change, new_grid_ids, units_of_grids
 from gis.plans.balance import BalanceResult, balance_units
 from gis.plans.codes import number_grids, renumber_map
-from gis.plans.commands import Balance, Command, Merge, Reassign, Redraw, Renumber, Split, Undo
+from gis.plans.commands import Balance, Command, Merge, Reassign, Redo, Redraw, Renumber, Split, Undo
 from gis.plans.lifecycle import lock_draft, log_operation
 from gis.plans.store import plan_row
 from gis.plans.workload import check_weights, even_out_load, unit_loads
@@ -114,6 +114,8 @@ def _statement_timeout(session: Session, seconds: float | None, kind: str) -> It
 def _handle(session: Session, plan_id: int, command: Command, *, version: int | None, actor: str) -> EditResult:
     if isinstance(command, Undo):
         return _undo(session, plan_id, version=version, actor=actor)
+    if isinstance(command, Redo):
+        return _redo(session, plan_id, version=version, actor=actor)
     locked = lock_draft(session, plan_id, version)
     change, details = _compute(session, plan_id, command)
     if change.is_empty():
@@ -161,7 +163,7 @@ def _undo(session: Session, plan_id: int, *, version: int | None, actor: str) ->
     locked = lock_draft(session, plan_id, version)
     last = session.execute(
         text("""SELECT seq, kind, inverse FROM plan_operations
-                WHERE plan_id = :plan AND NOT undone AND kind NOT IN ('create', 'undo')
+                WHERE plan_id = :plan AND NOT undone AND kind NOT IN ('create', 'undo', 'redo')
                 ORDER BY seq DESC LIMIT 1"""),
         {"plan": plan_id},
     ).first()
@@ -177,6 +179,34 @@ def _undo(session: Session, plan_id: int, *, version: int | None, actor: str) ->
     payload = {**Undo().payload(), "undoes": last.seq, "kind": last.kind}
     seq = log_operation(session, plan_id, Undo.kind, actor, payload, redo, version=after)
     return _result(plan_id, after, seq, Undo.kind, change, {"undid": {"operation": last.seq, "kind": last.kind}})
+
+
+def _redo(session: Session, plan_id: int, *, version: int | None, actor: str) -> EditResult:
+    """Take back the newest undo that is still in effect, as long as no new edit came after it (a new edit ends
+    the redo history, as in any editor). The undo's logged inverse re-applies the edit; the edit counts as live
+    again, so the next undo takes it back."""
+    locked = lock_draft(session, plan_id, version)
+    last = session.execute(
+        text("""SELECT u.seq, u.inverse, u.payload FROM plan_operations u
+                WHERE u.plan_id = :plan AND u.kind = 'undo' AND NOT u.undone
+                  AND u.seq > COALESCE((SELECT max(e.seq) FROM plan_operations e WHERE e.plan_id = :plan
+                                        AND e.kind NOT IN ('create', 'undo', 'redo')), 0)
+                ORDER BY u.seq DESC LIMIT 1"""),
+        {"plan": plan_id},
+    ).first()
+    if last is None:
+        raise Conflict(f"plan {plan_id} has no undone edit to redo", where="redo")
+    redone, kind = int(last.payload["undoes"]), str(last.payload["kind"])
+    change = Change.from_json(last.inverse)
+    again = apply_change(session, plan_id, change)
+    session.execute(
+        text("""UPDATE plan_operations SET undone = (seq = :undo) WHERE plan_id = :plan AND seq IN (:undo, :edit)"""),
+        {"plan": plan_id, "undo": last.seq, "edit": redone},
+    )
+    after = locked.version + 1
+    payload = {**Redo().payload(), "redoes": redone, "kind": kind, "undo": last.seq}
+    seq = log_operation(session, plan_id, Redo.kind, actor, payload, again, version=after)
+    return _result(plan_id, after, seq, Redo.kind, change, {"redid": {"operation": redone, "kind": kind}})
 
 
 def _result(plan_id: int, version: int, seq: int, kind: str, change: Change, details: Details) -> EditResult:

@@ -19,10 +19,13 @@ from sqlalchemy.orm import Session
 
 from gis import audit
 from gis.errors import Conflict, InvalidInput, PreconditionFailed
-from gis.plans.assignment import Change, copy_assignments
+from gis.plans.assignment import Change, apply_change, copy_assignments
 from gis.plans.store import current_plan_id, no_such_plan, plan_row
 from gis.plans.validation import validate_plan
 from gis.registry import ascii_digits
+from gis.settings import get_settings
+
+Band = tuple[int, int]
 
 # Advisory lock held by the transaction that is making a plan current: one publish (or grid import) at a time.
 PUBLISH_LOCK = 774_210_601
@@ -66,18 +69,48 @@ def resolve_base(session: Session, base: int | str) -> int:
     return plan_id
 
 
-def create_plan(session: Session, *, base: int | str, name: str, actor: str) -> dict[str, Any]:
-    """A new draft copied from `base` (a plan id or "current"), version 1."""
+def create_plan(
+    session: Session, *, base: int | str, name: str, actor: str, band: Band | None = None
+) -> dict[str, Any]:
+    """A new draft copied from `base` (a plan id or "current"), version 1, with the base's household band — or
+    `band` (default: the configured one) when the base has none, so every plan has a band."""
     source = resolve_base(session, base)
+    low, high = band or get_settings().household_band
     plan_id = session.execute(
         text("""INSERT INTO grid_plans (name, status, version, base_plan_id, min_households, max_households,
                                         code_layout)
-                SELECT :name, 'draft', 1, id, min_households, max_households, code_layout
+                SELECT :name, 'draft', 1, id, COALESCE(min_households, :low), COALESCE(max_households, :high),
+                       code_layout
                 FROM grid_plans WHERE id = :base RETURNING id"""),
-        {"name": name, "base": source},
+        {"name": name, "base": source, "low": low, "high": high},
     ).scalar_one()
     copy_assignments(session, source, plan_id)
     log_operation(session, plan_id, "create", actor, {"base": source, "name": name}, Change(), version=1)
+    return get_plan(session, plan_id)
+
+
+def ensure_band(session: Session, plan_id: int, band: Band | None = None) -> None:
+    """Give a plan without a household band `band` (default: the configured one): imported grid layers and the
+    demo land without one, and a plan without a band would report no grid as too large or too small."""
+    low, high = band or get_settings().household_band
+    session.execute(
+        text("""UPDATE grid_plans SET min_households = COALESCE(min_households, :low),
+                                      max_households = COALESCE(max_households, :high)
+                WHERE id = :plan AND (min_households IS NULL OR max_households IS NULL)"""),
+        {"plan": plan_id, "low": low, "high": high},
+    )
+
+
+def set_band(session: Session, plan_id: int, *, low: int, high: int, version: int | None, actor: str) -> dict[str, Any]:
+    """Change a draft's household band: an operation of its log like any edit (undo restores the old band)."""
+    if low < 0 or high < low:
+        raise InvalidInput("the household band needs 0 ≤ min_households ≤ max_households", where="band")
+    row = lock_draft(session, plan_id, version)
+    if (row.min_households, row.max_households) == (low, high):
+        raise InvalidInput(f"plan {plan_id} already has the household band {low}–{high}", where="band")
+    inverse = apply_change(session, plan_id, Change(band=(low, high)))
+    payload = {"min_households": low, "max_households": high}
+    log_operation(session, plan_id, "band", actor, payload, inverse, version=row.version + 1)
     return get_plan(session, plan_id)
 
 
@@ -192,8 +225,10 @@ def publish(
     errors = validate_plan(session, plan_id).errors
     if errors:
         kinds = sorted({e["type"] for e in errors})
+        # The first finding is named in full (e.g. the grid above the band) so the refusal says what to fix.
         raise Conflict(
-            f"plan {plan_id} has {len(errors)} validation errors ({', '.join(kinds)}): fix them first",
+            f"plan {plan_id} has {len(errors)} validation errors ({', '.join(kinds)}): fix them first; "
+            f"first: {errors[0]['message']}",
             where="validation",
         )
     _make_current(session, plan_id)

@@ -1,9 +1,9 @@
 """Validating a plan: the geometric checks of gis/plans/layout_checks.py on its grids, plus what only units can tell
 (units left out of every grid, buildings outside any unit).
 
-On the published plan, a grid that a base-data change pushed out of the household band is a warning ("after the
-data update of DATE", gis/plans/drift.py), not an error: the plan stays valid and current, and the grid is on the
-planner's list. Drafts keep the band as an error."""
+On the published plan, a grid out of the household band is a warning, not an error — "after the data update of
+DATE" (gis/plans/drift.py) when a base-data change pushed it out: the plan stays valid and current, and the grid is
+on the planner's list. Drafts keep the band as an error (publishing refuses them)."""
 
 from __future__ import annotations
 
@@ -76,23 +76,25 @@ def validate_plan(session: Session, plan_id: int) -> PlanValidation:
 
 
 def _drift_as_warnings(session: Session, plan: Any, grids: gpd.GeoDataFrame, findings: list[Finding]) -> list[Finding]:
-    """Band findings of grids that a data change moved become warnings naming the day of that change."""
+    """Band findings of the published plan become warnings: the plan is current and stays valid (it was published
+    within its band, or imported as drawn). A grid that a data change moved names the day of that change."""
     updated = data_updates(session, plan.id)
-    if not updated:
-        return findings
     households = dict(zip(grids["code"].astype(str), grids["households"], strict=True))
     band = band_text(plan.min_households, plan.max_households)
     out = []
     for finding in findings:
         code = finding.grids[0] if finding.type in BAND and len(finding.grids) == 1 else None
-        if code is None or code not in updated:
+        if code is None:
             out.append(finding)
-            continue
-        message = (
-            f"grid {code} has {households[code]} households, outside the band {band} "
-            f"after the data update of {updated[code]:%Y-%m-%d}"
-        )
-        out.append(Finding("households_drift", "warning", finding.grids, message, finding.geometry))
+        elif code in updated:
+            message = (
+                f"grid {code} has {households[code]} households, outside the band {band} "
+                f"after the data update of {updated[code]:%Y-%m-%d}"
+            )
+            out.append(Finding("households_drift", "warning", finding.grids, message, finding.geometry))
+        else:
+            message = f"grid {code} has {households[code]} households, outside the band {band}"
+            out.append(Finding(finding.type, "warning", finding.grids, message, finding.geometry))
     return out
 
 

@@ -35,8 +35,10 @@ schema = (
         method="POST",
         path="/api/coverage/runs",
     )
+    # A followed event stream lasts minutes (at both addresses): tests/api/test_events.py and test_dispatch_desk.py.
     .exclude(method="GET", path="/api/events")
-)  # a followed event stream lasts minutes: tests/api/test_events.py
+    .exclude(method="GET", path="/api/incidents/events")
+)
 
 BASE_URL = "http://testserver"  # the TestClient's
 JSON = ("application/json", "application/geo+json")  # answers whose schema must say what they hold

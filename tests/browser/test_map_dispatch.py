@@ -142,7 +142,9 @@ def test_dispatcher_signs_in_through_the_form_sees_details_and_registers(
     popup = open_popup(page, incident_id)
     text = popup.inner_text()
     assert f"#{incident_id}" in text and "环境卫生与垃圾" in text
-    assert "楼道堆放垃圾（调度测试）" in text and "环卫所" in text and "hotline" in text
+    assert (
+        "楼道堆放垃圾（调度测试）" in text and "环卫所" in text and "热线电话" in text
+    )  # the channel in the page's language
     assert "13700001111" in text and "联系方式" in text  # dispatchers see the reporter's contact
     assert popup.locator(".gridmap-status-badge").inner_text() == "已上报"
     assert "上报" in popup.locator(".gridmap-history").inner_text()

@@ -1,6 +1,9 @@
-// Dispatch map: incidents by status (clustered, and as a heat map) over grid boundaries from vector tiles.
+// Dispatcher's desk: incidents by status (clustered, and as a heat map) over grid boundaries from vector tiles,
+// beside a queue (server-side filters and search, nearest deadline first, countdowns); a row flies to its incident.
 // A click on an incident shows its details and history from /api/incidents/{id} with one button per
-// transition allowed now; pressing one POSTs it and redraws the popup and the marker.
+// transition allowed now (dispatch and reassignment with department and worker pickers); pressing one POSTs it.
+// Reports and transitions of anyone arrive from GET /api/incidents/events (SSE); counts, queue and markers are
+// always recomputed from the same `features`, so they never disagree.
 // Labels and settings come from GRIDMAP_PAGE (maps/dispatch_map.py).
 "use strict";
 
@@ -13,6 +16,9 @@ const gridmapDispatchState = {
   loadSeq: 0,  // filters can change while a load is running: only the newest load may draw
   fitted: false,
   readOnly: false,  // a phone: incidents and details are shown, transitions need a tablet or a computer
+  source: null,  // the EventSource of /api/incidents/events
+  lastEventId: null,
+  reloadTimer: null,
 };
 
 // The page's label for key, its "{name}" placeholders filled from values.
@@ -40,10 +46,21 @@ function gridmapFormatTime(iso) {
 
 // -- loading ---------------------------------------------------------------------------------------------
 
+// The queue's filters as /api/incidents parameters (the server filters; the page only sorts).
 function gridmapDispatchFilters() {
   const form = document.getElementById("gridmap-dispatch-filters");
   const params = new URLSearchParams();
-  if (form.elements.status.value) params.set("status", form.elements.status.value);
+  for (const name of ["status", "category", "channel", "community", "grid", "q"]) {
+    const value = form.elements[name].value.trim();
+    if (value) params.set(name, value);
+  }
+  // Dates are local days: from the start of `since` to the end of `until`.
+  if (form.elements.since.value) params.set("since", new Date(`${form.elements.since.value}T00:00`).toISOString());
+  if (form.elements.until.value) {
+    const end = new Date(`${form.elements.until.value}T00:00`);
+    end.setDate(end.getDate() + 1);
+    params.set("until", end.toISOString());
+  }
   if (form.elements.overdue.checked) params.set("overdue", "true");
   return params;
 }
@@ -115,12 +132,196 @@ function gridmapDispatchCounts() {
   return counts;
 }
 
-function gridmapDispatchSummary(matched) {
-  const shown = Object.keys(gridmapDispatchState.features).length;
+// Summary line, legend counts and queue, all from state.features: after a load, a transition, a live event
+// or a deadline passing (the summary and the legend used to be counted at different times and disagreed).
+function gridmapDispatchRefresh() {
+  const state = gridmapDispatchState;
+  const shown = Object.keys(state.features).length;
   const counts = gridmapDispatchCounts();
   let text = gridmapText("loaded", { n: shown, overdue: counts.overdue });
-  if (matched > shown) text += gridmapText("truncated", { shown, n: matched });
+  if (state.matched > shown) text += gridmapText("truncated", { shown, n: state.matched });
   document.getElementById("gridmap-dispatch-status").textContent = text;
+  gridmapDispatchQueue();
+}
+
+function gridmapDispatchSummary(matched) {
+  gridmapDispatchState.matched = matched;
+  gridmapDispatchRefresh();
+}
+
+// "3 小时 12 分" / "2 d 4 h": the time between now and `iso`, in the two largest units.
+function gridmapDuration(ms) {
+  const minutes = Math.max(1, Math.round(Math.abs(ms) / 60000));
+  const days = Math.floor(minutes / 1440);
+  const hours = Math.floor((minutes % 1440) / 60);
+  const parts = [];
+  if (days) parts.push(gridmapText("days", { n: days }));
+  if (hours || days) parts.push(gridmapText("hours", { n: hours }));
+  if (!days) parts.push(gridmapText("minutes", { n: minutes % 60 }));
+  return parts.slice(0, 2).join(" ");
+}
+
+function gridmapCountdown(deadline) {
+  if (!deadline) return "";
+  const left = new Date(deadline).getTime() - Date.now();
+  return gridmapText(left >= 0 ? "left" : "late", { t: gridmapDuration(left) });
+}
+
+function gridmapDispatchSorted() {
+  const order = document.getElementById("gridmap-dispatch-filters").elements.sort.value;
+  const all = Object.values(gridmapDispatchState.features);
+  const newest = (a, b) => (b.reported_at || "").localeCompare(a.reported_at || "") || b.id - a.id;
+  if (order === "newest") return all.sort(newest);
+  // Nearest deadline first (overdue ones lead); finished incidents (no deadline) last.
+  return all.sort((a, b) => {
+    if (!a.deadline_at || !b.deadline_at) return (a.deadline_at ? -1 : b.deadline_at ? 1 : 0) || newest(a, b);
+    return new Date(a.deadline_at) - new Date(b.deadline_at) || newest(a, b);
+  });
+}
+
+function gridmapDispatchQueue() {
+  const list = document.getElementById("gridmap-queue");
+  if (!list) return;
+  const rows = gridmapDispatchSorted();
+  const limit = GRIDMAP_PAGE.queueRows;
+  list.replaceChildren(...rows.slice(0, limit).map((props) => {
+    const channel = props.channel ? gridmapLabel("channels", props.channel) : "";
+    const item = gridmapEl("li", { "data-id": String(props.id), "data-status": props.status,
+                                   "data-overdue": props.overdue ? "true" : "false" }, [
+      gridmapEl("button", { type: "button", class: "gridmap-queue-row" }, [
+        gridmapEl("i", { class: "gridmap-swatch", style: `background:${gridmapStatusColor(props)}` }),
+        gridmapEl("strong", { text: `#${props.id} ${gridmapLabel("categories", props.category)}` }),
+        gridmapEl("span", { class: "gridmap-queue-status", text: ` ${gridmapLabel("statuses", props.status)}` }),
+        gridmapEl("span", { class: "gridmap-queue-meta",
+                            text: [props.grid_code, channel, props.assignee_name].filter(Boolean).join(" · ") }),
+        gridmapEl("span", { class: `gridmap-countdown${props.overdue ? " gridmap-countdown-late" : ""}`,
+                            "data-deadline": props.deadline_at || "", text: gridmapCountdown(props.deadline_at) }),
+      ]),
+    ]);
+    item.firstChild.addEventListener("click", () => gridmapDispatchOpen(props.id));
+    return item;
+  }));
+  document.getElementById("gridmap-queue-more").textContent = rows.length > limit
+    ? gridmapText("queue_more", { n: rows.length - limit })
+    : rows.length ? "" : gridmapText("queue_empty");
+  gridmapDispatchDatalists();
+}
+
+// The community and grid boxes suggest the codes of the incidents loaded.
+function gridmapDispatchDatalists() {
+  for (const [id, key] of [["gridmap-communities", "community_code"], ["gridmap-grids", "grid_code"]]) {
+    const codes = [...new Set(Object.values(gridmapDispatchState.features).map((p) => p[key]).filter(Boolean))].sort();
+    document.getElementById(id).replaceChildren(...codes.map((code) => gridmapEl("option", { value: code })));
+  }
+}
+
+// A queue row: fly to the incident and open its popup.
+async function gridmapDispatchOpen(id) {
+  const marker = gridmapDispatchState.markers[id];
+  if (!marker) return;
+  for (const row of document.querySelectorAll("#gridmap-queue li")) row.classList.toggle("gridmap-queue-selected", row.dataset.id === String(id));
+  if (await gridmapDispatchReveal(id)) marker.openPopup();
+}
+
+// Every half minute: countdowns move, and an incident whose deadline passed turns overdue (counts follow).
+function gridmapDispatchTick() {
+  const state = gridmapDispatchState;
+  let changed = false;
+  for (const props of Object.values(state.features)) {
+    const overdue = Boolean(props.deadline_at) && new Date(props.deadline_at).getTime() < Date.now();
+    if (overdue !== Boolean(props.overdue)) {
+      props.overdue = overdue;
+      const marker = state.markers[props.id];
+      if (marker) {
+        marker.options.gridmapOverdue = overdue;
+        marker.setIcon(gridmapIncidentIcon(props));
+      }
+      changed = true;
+    }
+  }
+  if (changed) {
+    state.cluster.refreshClusters();
+    gridmapDispatchRefresh();
+  } else {
+    for (const span of document.querySelectorAll("#gridmap-queue .gridmap-countdown")) {
+      span.textContent = gridmapCountdown(span.dataset.deadline);
+    }
+  }
+}
+
+// -- live updates (Server-Sent Events) --------------------------------------------------------------------
+
+// One incident changed somewhere: ask the server whether it still matches the filters (`q=#id` finds exactly it
+// among the filtered), then add, move or drop its marker. A dispatcher's own search: the whole list again.
+async function gridmapDispatchLive(id) {
+  const state = gridmapDispatchState;
+  const params = gridmapDispatchFilters();
+  if (params.has("q")) {
+    clearTimeout(state.reloadTimer);
+    state.reloadTimer = setTimeout(() => gridmapDispatchLoad(), 300);
+    return;
+  }
+  params.set("q", `#${id}`);
+  params.set("limit", "10");
+  const page = await gridmapRequest(`/api/incidents?${params}`, { nameUrl: true });
+  const feature = page.features.find((f) => f.properties.id === id);
+  const old = state.markers[id];
+  if (old) {
+    const open = old.isPopupOpen();
+    state.cluster.removeLayer(old);
+    delete state.markers[id];
+    delete state.features[id];
+    if (!feature) state.matched = Math.max(0, (state.matched || 1) - 1);
+    if (feature) {
+      gridmapDispatchAdd(feature);
+      if (open) gridmapDispatchOpen(id);
+    }
+  } else if (feature) {
+    gridmapDispatchAdd(feature);
+    state.matched = (state.matched || 0) + 1;
+  }
+  state.heat.setLatLngs(Object.values(state.markers).map((m) => m.getLatLng()));
+  gridmapDispatchRefresh();
+}
+
+function gridmapDispatchAdd(feature) {
+  const state = gridmapDispatchState;
+  const marker = gridmapDispatchMarker(feature);
+  state.markers[feature.properties.id] = marker;
+  state.features[feature.properties.id] = feature.properties;
+  state.cluster.addLayer(marker);
+}
+
+async function gridmapDispatchFollow() {
+  const state = gridmapDispatchState;
+  const live = document.getElementById("gridmap-live");
+  let ticket;
+  try {
+    ticket = await gridmapRequest("/api/incidents/events/ticket", { method: "POST" });
+  } catch (error) {
+    live.textContent = gridmapText("live_lost");
+    setTimeout(gridmapDispatchFollow, 5000);
+    return;
+  }
+  const query = new URLSearchParams({ ticket: ticket.ticket });
+  if (state.lastEventId) query.set("after", state.lastEventId);  // a new ticket: carry on where the last stream ended
+  const source = new EventSource(`/api/incidents/events?${query}`);
+  state.source = source;
+  source.addEventListener("open", () => {
+    live.textContent = gridmapText("live");
+    live.dataset.live = "true";
+  });
+  source.addEventListener("incident", (event) => {
+    state.lastEventId = event.lastEventId;
+    const data = JSON.parse(event.data);
+    gridmapDispatchLive(data.incident_id).catch(() => {});
+  });
+  source.addEventListener("error", () => {
+    live.dataset.live = "false";
+    live.textContent = gridmapText("live_lost");
+    // EventSource reconnects by itself with Last-Event-ID; once its ticket has expired it gives up (CLOSED).
+    if (source.readyState === EventSource.CLOSED && state.source === source) setTimeout(gridmapDispatchFollow, 1000);
+  });
 }
 
 async function gridmapDispatchLoad() {
@@ -205,9 +406,12 @@ function gridmapDispatchRender(marker, incident, content, message) {
     gridmapDetailRow("grid", incident.grid_code),
     gridmapDetailRow("community", community),
     gridmapDetailRow("street", incident.street_name),
-    gridmapDetailRow("channel", incident.channel),
+    gridmapDetailRow("assignee", incident.assignee_name),
+    gridmapDetailRow("channel", incident.channel && gridmapLabel("channels", incident.channel)),
+    gridmapDetailRow("tracking_number", incident.tracking_number),
     gridmapDetailRow("reported_at", gridmapFormatTime(incident.reported_at)),
-    gridmapDetailRow("deadline_at", gridmapFormatTime(incident.deadline_at)),
+    gridmapDetailRow("deadline_at", incident.deadline_at &&
+      `${gridmapFormatTime(incident.deadline_at)} (${gridmapCountdown(incident.deadline_at)})`),
     gridmapDetailRow("closed_at", gridmapFormatTime(incident.closed_at)),
     gridmapDetailRow("duplicate_of", incident.duplicate_of && `#${incident.duplicate_of}`),
   ]);
@@ -255,6 +459,8 @@ function gridmapDispatchActions(marker, incident, content) {
   }
   const hint = gridmapEl("div", { class: "gridmap-popup-hint", role: "status" });
   const buttons = gridmapEl("div", { class: "gridmap-action-buttons" });
+  const reassignable = GRIDMAP_PAGE.reassignable.includes(incident.status);
+  const pickers = actions.includes("dispatch") || reassignable ? gridmapDispatchPickers(incident, box) : null;
   for (const action of actions) {
     const spec = GRIDMAP_PAGE.actions[action] || {};
     const button = gridmapEl("button", { type: "button", "data-action": action, text: gridmapLabel("actions", action) });
@@ -276,14 +482,79 @@ function gridmapDispatchActions(marker, incident, content) {
         }
         body.duplicate_of = original;
       }
+      if (action === "dispatch" && pickers) Object.assign(body, pickers.value());
       for (const b of buttons.querySelectorAll("button")) b.disabled = true;
       hint.textContent = gridmapText("sending");
       gridmapDispatchTransition(marker, incident.id, body, content);
     });
     buttons.appendChild(button);
   }
+  if (reassignable) {
+    const button = gridmapEl("button", { type: "button", "data-action": "reassign", title: gridmapText("reassign_hint"),
+                                         text: gridmapLabel("actions", "reassign") });
+    button.addEventListener("click", () => {
+      for (const b of buttons.querySelectorAll("button")) b.disabled = true;
+      hint.textContent = gridmapText("sending");
+      gridmapDispatchReassign(marker, incident.id, { ...pickers.value(), note: note.value.trim() || null }, content);
+    });
+    buttons.appendChild(button);
+  }
   box.append(buttons, hint);
   return box;
+}
+
+// Department and worker pickers (派遣 / 改派): the incident's department first, the grid's workers first.
+function gridmapDispatchPickers(incident, box) {
+  const department = gridmapEl("select", { name: "department", "aria-label": gridmapText("department") }, [
+    gridmapEl("option", { value: incident.department || "", text: incident.department || "" }),
+  ]);
+  const worker = gridmapEl("select", { name: "worker", "aria-label": gridmapText("worker") }, [
+    gridmapEl("option", { value: "", text: gridmapText("no_worker") }),
+  ]);
+  box.append(
+    gridmapEl("label", { class: "gridmap-field" }, [gridmapEl("span", { text: gridmapText("department") }), department]),
+    gridmapEl("label", { class: "gridmap-field" }, [gridmapEl("span", { text: gridmapText("worker") }), worker]),
+  );
+  gridmapRequest(`/api/incidents/${incident.id}/dispatch-options`).then((options) => {
+    department.replaceChildren(...options.departments.map((name) => gridmapEl("option", { value: name, text: name })));
+    department.value = incident.department || options.department;
+    const option = (w) => gridmapEl("option", { value: String(w.id), text: `${w.name}${w.grids.length ? ` (${w.grids.join(", ")})` : ""}` });
+    const mine = options.workers.filter((w) => w.in_grid);
+    const others = options.workers.filter((w) => !w.in_grid);
+    worker.replaceChildren(...[
+      gridmapEl("option", { value: "", text: gridmapText("no_worker") }),
+      mine.length ? gridmapEl("optgroup", { label: gridmapText("in_grid") }, mine.map(option)) : null,
+      others.length ? gridmapEl("optgroup", { label: gridmapText("other_workers") }, others.map(option)) : null,
+    ].filter(Boolean));
+    if (incident.assignee_id) worker.value = String(incident.assignee_id);
+    box.dataset.pickers = "ready";
+  }).catch((error) => {
+    box.appendChild(gridmapEl("div", { class: "gridmap-popup-error", text: gridmapText("error") + error.message }));
+  });
+  return {
+    value() {
+      const chosen = {};
+      if (department.value) chosen.department = department.value;
+      if (worker.value) chosen.worker = Number(worker.value);
+      return chosen;
+    },
+  };
+}
+
+async function gridmapDispatchReassign(marker, id, body, content) {
+  const label = gridmapLabel("actions", "reassign");
+  try {
+    const result = await gridmapRequest(`/api/incidents/${id}/assignment`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    gridmapDispatchRender(marker, result, content, { kind: "done", text: gridmapText("done", { action: label }) });
+    marker.getPopup().update();
+  } catch (error) {
+    const prefix = error.status === 409 ? gridmapText("not_allowed") : gridmapText("error");
+    await gridmapDispatchDetails(marker, id, content, { kind: "error", text: prefix + error.message });
+  }
 }
 
 async function gridmapDispatchTransition(marker, id, body, content) {
@@ -312,9 +583,12 @@ function gridmapDispatchUpdateMarker(marker, incident) {
   props.overdue = Boolean(incident.overdue);
   props.deadline_at = incident.deadline_at;
   marker.options.gridmapOverdue = props.overdue;
+  props.department = incident.department;
+  props.assignee_id = incident.assignee_id;
+  props.assignee_name = incident.assignee_name;
   marker.setIcon(gridmapIncidentIcon(props));
   if (state.cluster.hasLayer(marker)) state.cluster.refreshClusters(marker);
-  gridmapDispatchCounts();
+  gridmapDispatchRefresh();
 }
 
 // Zoom or spiderfy until the incident's marker is visible (for a dispatcher jumping to an id, and for tests).
@@ -395,8 +669,14 @@ function gridmapDispatch(map) {
   window.gridmapDispatchMarkers = state.markers;
   window.gridmapDispatchReveal = gridmapDispatchReveal;
   // Dispatchers see reporters' contacts and descriptions: sign in before anything is fetched.
+  window.gridmapDispatchOpen = gridmapDispatchOpen;
   return gridmapEnsureSignedIn().then((user) => {
-    if (user && user.role === "grid_worker") gridmapDispatchForWorker();
-    else gridmapDispatchLoad();
+    if (user && user.role === "grid_worker") {
+      gridmapDispatchForWorker();
+      return;
+    }
+    gridmapDispatchLoad();
+    gridmapDispatchFollow();
+    setInterval(gridmapDispatchTick, 30000);
   });
 }

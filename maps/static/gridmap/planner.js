@@ -7,9 +7,10 @@
 const GRIDMAP_PLANNER_COLOURS = {
   under: "#6baed6", within: "#74c476", over: "#fd8d3c",
   outline: "#525252", selected: "#08306b", drawn: "#6a3d9a", error: "#e31a1c", warning: "#ff7f00",
+  changed: "#7a0177",
 };
 const GRIDMAP_PLANNER_LABEL_ZOOM = 16;  // permanent code/household labels from this zoom on (they crowd below)
-const GRIDMAP_PLANNER_EDITS = ["merge", "split", "redraw", "balance", "undo", "publish"];
+const GRIDMAP_PLANNER_EDITS = ["merge", "split", "redraw", "balance", "undo", "redo", "set-band", "publish"];
 
 // Never from the browser's cache: after an edit (ours or another planner's) plans and grids are read afresh.
 function gridmapPlannerRequest(url, options) {
@@ -39,6 +40,7 @@ function gridmapPlannerState(map) {
     gridLayer: L.featureGroup().addTo(map),
     findingLayer: L.featureGroup().addTo(map),
     drawnLayer: L.featureGroup().addTo(map),
+    diffLayer: L.featureGroup().addTo(map),  // grids that differ from the current plan, while the diff is shown
     selection: [],              // grid ids in click order: a merge keeps the first one's code
     validation: null,
     communities: {},            // community code → name
@@ -227,11 +229,85 @@ function gridmapPlannerShowValidation(state) {
     const severity = finding.severity === "error" ? t.error : t.warning;
     item.textContent = `[${severity}] ${kind}` + (finding.grids.length ? ` · ${finding.grids.join(", ")}` : "") +
       ` — ${finding.message}`;
-    if (finding.layer) {
+    const bounds = gridmapPlannerFindingBounds(state, finding);
+    if (bounds) {  // every finding with a place (its geometry, else its grids) zooms the map there
       item.classList.add("gp-clickable");
-      item.addEventListener("click", () => state.map.fitBounds(finding.layer.getBounds(), { maxZoom: 17 }));
+      item.addEventListener("click", () => state.map.fitBounds(bounds, { maxZoom: 17 }));
     }
     list.append(item);
+  }
+}
+
+function gridmapPlannerFindingBounds(state, finding) {
+  if (finding.layer && finding.layer.getBounds().isValid()) return finding.layer.getBounds();
+  const group = L.featureGroup();
+  for (const [id, layer] of state.layers) {
+    if (finding.grids.includes(state.byId.get(id).properties.code)) group.addLayer(layer);
+  }
+  const bounds = group.getLayers().length ? group.getBounds() : null;
+  return bounds && bounds.isValid() ? bounds : null;
+}
+
+// -- the diff against the current plan ----------------------------------------------------------------------------
+
+function gridmapPlannerClearDiff(state) {
+  state.diffLayer.clearLayers();
+  const box = gridmapPlannerEl("diff-result");
+  box.replaceChildren();
+  box.hidden = true;
+}
+
+async function gridmapPlannerShowDiff(state) {
+  const t = state.labels;
+  gridmapPlannerClearDiff(state);
+  const box = gridmapPlannerEl("diff-result");
+  try {
+    const plans = await gridmapPlannerRequest("/api/plans");
+    const current = plans.find((p) => p.status === "published");
+    if (!current || current.id === state.plan.id) {
+      box.append(gridmapEl("p", { class: "gp-note", text: t.diff_same }));
+      box.hidden = false;
+      return;
+    }
+    const diff = await gridmapPlannerRequest(`/api/plans/${state.planId}/diff?against=${current.id}`);
+    box.dataset.against = String(current.id);
+    box.append(gridmapEl("b", { text: gridmapFormat(t.diff_title, { against: current.id }) }));
+    if (!diff.grids.length) {
+      box.append(gridmapEl("p", { class: "gp-note", text: t.diff_none }));
+      box.hidden = false;
+      return;
+    }
+    const moved = diff.grids.reduce((sum, g) => sum + g.households_in, 0);
+    box.append(gridmapEl("p", { class: "gp-note", text: gridmapFormat(t.diff_summary, {
+      grids: diff.grids.length, households: moved }) }));
+    const table = document.createElement("table");
+    const head = document.createElement("tr");
+    for (const title of t.diff_head) head.append(gridmapEl("th", { text: title }));
+    table.append(head);
+    for (const grid of diff.grids) {
+      const code = grid.code || grid.previous_code;
+      const recoded = grid.code && grid.previous_code && grid.code !== grid.previous_code
+        ? ` (${gridmapFormat(t.diff_recoded, { code: grid.previous_code })})` : "";
+      const row = document.createElement("tr");
+      row.className = `gp-diff-row gp-diff-${grid.status} gp-clickable`;
+      row.dataset.code = code;
+      const cells = [code + recoded, t.diff_status[grid.status] || grid.status,
+        `${grid.previous_households} → ${grid.households}`, `+${grid.households_in}`, `−${grid.households_out}`,
+        `+${grid.buildings_in}`, `−${grid.buildings_out}`];
+      for (const text of cells) row.append(gridmapEl("td", { text }));
+      // Changed grids are outlined on the map; a row zooms to its grid.
+      const layer = L.geoJSON(grid.geometry, {
+        style: { color: GRIDMAP_PLANNER_COLOURS.changed, weight: 4, fill: false, interactive: false,
+                 dashArray: grid.status === "removed" ? "4 4" : null,
+                 className: `gridmap-diff gridmap-diff-${grid.status}` },
+      }).addTo(state.diffLayer);
+      row.addEventListener("click", () => state.map.fitBounds(layer.getBounds(), { maxZoom: 17 }));
+      table.append(row);
+    }
+    box.append(table);
+    box.hidden = false;
+  } catch (error) {
+    gridmapPlannerMessage(state, "error", [gridmapFormat(t.load_failed, { detail: error.message })]);
   }
 }
 
@@ -272,10 +348,20 @@ function gridmapPlannerControls(state) {
     redraw: editable && n === 1,
     balance: editable && Boolean(gridmapPlannerEl("community").value),
     undo: editable,
+    redo: editable,
+    "set-band": editable,
     publish: editable && errors === 0,
   };
   for (const name of GRIDMAP_PLANNER_EDITS) gridmapPlannerEl(name).disabled = !enabled[name];
-  gridmapPlannerEl("publish").title = editable && errors ? state.labels.publish_blocked : "";
+  // Publish disabled by validation errors says why, naming the first finding (e.g. the grid above the band).
+  const blocked = gridmapPlannerEditable(state) && state.validation && state.validation.errors.length;
+  const reason = blocked
+    ? gridmapFormat(state.labels.publish_reason, { detail: state.validation.errors[0].message }) : "";
+  gridmapPlannerEl("publish").title = blocked ? `${state.labels.publish_blocked} ${reason}` : "";
+  const reasonBox = gridmapPlannerEl("publish-reason");
+  reasonBox.textContent = reason;
+  reasonBox.hidden = !blocked;
+  gridmapPlannerEl("diff").disabled = state.busy || !state.plan || state.plan.status !== "draft";
   for (const name of ["community", "min", "max"]) gridmapPlannerEl(name).disabled = !editable;
   gridmapPlannerEl("clear").disabled = !n || Boolean(state.drawing);
   gridmapPlannerEl("drawing").hidden = !state.drawing;
@@ -391,6 +477,10 @@ function gridmapPlannerAfterEdit(kind, answer, body) {
   return [];
 }
 
+function gridmapPlannerDoneKind(t, operation) {
+  return operation ? t.kinds[operation.kind] || operation.kind : "";
+}
+
 async function gridmapPlannerEdit(state, kind, body) {
   if (state.busy || !gridmapPlannerEditable(state)) return;
   const t = state.labels;
@@ -400,17 +490,22 @@ async function gridmapPlannerEdit(state, kind, body) {
   const headers = { "If-Match": `"${state.version}"` };
   if (body) headers["Content-Type"] = "application/json";
   try {
-    const answer = await gridmapPlannerRequest(`/api/plans/${state.planId}/${kind}`, {
-      method: "POST", headers, body: body ? JSON.stringify(body) : undefined,
+    // The band is a property of the plan (PATCH); every other edit is a POST to its own route.
+    const url = kind === "band" ? `/api/plans/${state.planId}` : `/api/plans/${state.planId}/${kind}`;
+    const answer = await gridmapPlannerRequest(url, {
+      method: kind === "band" ? "PATCH" : "POST", headers, body: body ? JSON.stringify(body) : undefined,
     });
     const version = answer.plan && answer.plan.version != null ? answer.plan.version : answer.version;
     gridmapPlannerClearDrawn(state);
+    gridmapPlannerClearDiff(state);  // a diff shown before the edit is out of date
     state.selection = gridmapPlannerAfterEdit(kind, answer, body);
     await gridmapPlannerReload(state, version);
     const done = gridmapFormat(t.done[kind], {
       codes: gridmapPlannerCodes(state, state.selection),
       community: body && body.community ? body.community : "",
-      kind: answer.undid ? t.kinds[answer.undid.kind] || answer.undid.kind : "",
+      kind: gridmapPlannerDoneKind(t, answer.undid || answer.redid),
+      min: body && body.min_households != null ? body.min_households : "",
+      max: body && body.max_households != null ? body.max_households : "",
     });
     gridmapPlannerMessage(state, "ok", [`${done} · ${t.version} v${state.version}`]);
   } catch (error) {
@@ -542,6 +637,12 @@ function gridmapPlannerBind(state) {
     max_households: Number(gridmapPlannerEl("max").value),
   }));
   on("undo", () => gridmapPlannerEdit(state, "undo", null));
+  on("redo", () => gridmapPlannerEdit(state, "redo", null));
+  on("set-band", () => gridmapPlannerEdit(state, "band", {
+    min_households: Number(gridmapPlannerEl("min").value),
+    max_households: Number(gridmapPlannerEl("max").value),
+  }));
+  on("diff", () => gridmapPlannerShowDiff(state));
   on("publish", () => {
     if (window.confirm(gridmapFormat(t.confirm_publish, { name: state.plan.name, version: state.version }))) {
       gridmapPlannerEdit(state, "publish", null);
