@@ -286,7 +286,7 @@ def test_no_get_route_gives_the_public_personal_data(demo_client: TestClient, de
             "/api/coverage/suggest",  # expensive: staff or an integration's token (issue 15 item 10)
             "/api/dashboard",  # the leaders' dashboard: admins, leaders, viewers
             "/api/events",  # the live event stream: staff only
-            "/api/incidents/1/dispatch-options",  # departments and workers: the dispatch centre
+            f"/api/incidents/{reported['id']}/dispatch-options",  # departments and workers: the dispatch centre
             "/api/incidents/events",  # the same stream at the dispatch desk's address
             "/api/users",
             "/api/users/test-admin",
