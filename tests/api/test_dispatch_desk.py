@@ -4,15 +4,11 @@ worker, reassignment; the event stream at /api/incidents/events."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
-import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.routers.events import event_sessions
 from tests.api.test_incidents import file_report, somewhere
 from tests.conftest import GridmapClient
 
@@ -146,22 +142,6 @@ def test_dispatch_targets_are_checked(demo_session: Session, demo_client: Gridma
     early = demo_client.post(f"{url}/assignment", json={"department": "派出所"})
     assert early.status_code == 409 and "reassign" in early.json()["detail"]
     assert demo_client.post(f"{url}/assignment", json={}).status_code == 422
-
-
-@pytest.fixture
-def stream_client(demo_client: GridmapClient, demo_session: Session) -> Iterator[GridmapClient]:
-    """The demo client whose streams read the test's rolled-back session."""
-
-    @contextmanager
-    def in_test_session() -> Iterator[Session]:
-        with demo_session.begin_nested():
-            yield demo_session
-
-    app = demo_client.app
-    assert isinstance(app, FastAPI)
-    app.dependency_overrides[event_sessions] = lambda: in_test_session
-    yield demo_client
-    app.dependency_overrides.pop(event_sessions)
 
 
 def test_the_stream_is_also_at_api_incidents_events(

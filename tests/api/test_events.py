@@ -4,17 +4,12 @@ worker only those of their grids, dispatchers all, the public none; EventSource'
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.routers.events import event_sessions
 from tests.conftest import GridmapClient
 
 
@@ -29,22 +24,6 @@ def two_grids(session: Session) -> list[tuple[float, float, str]]:
     ).all()
     assert len(rows) == 2
     return [tuple(r) for r in rows]
-
-
-@pytest.fixture
-def stream_client(demo_client: GridmapClient, demo_session: Session) -> Iterator[GridmapClient]:
-    """The demo client whose streams read the test's rolled-back session (one savepoint per poll)."""
-
-    @contextmanager
-    def in_test_session() -> Iterator[Session]:
-        with demo_session.begin_nested():
-            yield demo_session
-
-    app = demo_client.app
-    assert isinstance(app, FastAPI)
-    app.dependency_overrides[event_sessions] = lambda: in_test_session
-    yield demo_client
-    app.dependency_overrides.pop(event_sessions)
 
 
 def read_events(client: TestClient, **kwargs: Any) -> tuple[int, list[tuple[str, dict]], str]:

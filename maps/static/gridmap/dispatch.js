@@ -542,25 +542,17 @@ function gridmapDispatchPickers(incident, box) {
 }
 
 async function gridmapDispatchReassign(marker, id, body, content) {
-  const label = gridmapLabel("actions", "reassign");
-  try {
-    const result = await gridmapRequest(`/api/incidents/${id}/assignment`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body),
-    });
-    gridmapDispatchRender(marker, result, content, { kind: "done", text: gridmapText("done", { action: label }) });
-    marker.getPopup().update();
-  } catch (error) {
-    const prefix = error.status === 409 ? gridmapText("not_allowed") : gridmapText("error");
-    await gridmapDispatchDetails(marker, id, content, { kind: "error", text: prefix + error.message });
-  }
+  return gridmapDispatchSend(marker, id, "assignment", body, content, gridmapLabel("actions", "reassign"));
 }
 
 async function gridmapDispatchTransition(marker, id, body, content) {
-  const label = gridmapLabel("actions", body.action);
+  return gridmapDispatchSend(marker, id, "transitions", body, content, gridmapLabel("actions", body.action));
+}
+
+// POST one change of an incident (a transition, a reassignment) and show the answer in its popup.
+async function gridmapDispatchSend(marker, id, path, body, content, label) {
   try {
-    const result = await gridmapRequest(`/api/incidents/${id}/transitions`, {
+    const result = await gridmapRequest(`/api/incidents/${id}/${path}`, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(body),
