@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     uploads_per_user_per_day: int = Field(default=500, ge=0)
     anonymous_uploads_per_minute: int = Field(default=10, ge=0)
 
+    # Batch jobs (issue 18, gis/batch.py): units per community, coverage per street, bulk assignment in partitions.
+    # Unset scheduler: a LocalCluster of `batch_workers` processes (0: one per core; 1: no cluster, in process);
+    # set: that dask.distributed scheduler (tcp://host:8786), whose workers may be other machines.
+    dask_scheduler: str | None = None
+    batch_workers: int = Field(default=0, ge=0)
+
     # Sign-in: the key signing access tokens (HS256); when unset one is generated once and kept in the
     # database's `meta` table, so every server process on that database accepts the same tokens.
     secret_key: str | None = Field(default=None, repr=False)

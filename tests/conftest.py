@@ -40,6 +40,9 @@ from gis.settings import Settings, get_settings
 from tests.accounts import headers_for
 from tests.browser import harness as browser
 
+# The loopback dask scheduler and the `batch_place` fixture (in process, LocalCluster, scheduler + workers).
+pytest_plugins = ["tests.batch_places"]
+
 # Every role of the live server's database (browser tests) signs in with this password.
 LIVE_PASSWORD = "browser-test-password"
 
