@@ -49,7 +49,18 @@ def dask_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for n in range(2):
             processes.append(
                 subprocess.Popen(
-                    _dask("worker", "--scheduler-file", str(file), "--nworkers", "1", "--nthreads", "1", *common),
+                    _dask(
+                        "worker",
+                        "--scheduler-file",
+                        str(file),
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        *common,
+                    ),
                     stdout=subprocess.DEVNULL,
                     stderr=(folder / f"worker{n}.log").open("w"),
                     env=env,
