@@ -14,6 +14,7 @@ const gridmapDispatchState = {
   markers: {},  // incident id → L.Marker, also exposed as window.gridmapDispatchMarkers
   features: {},  // incident id → the feature's properties (kept current after transitions)
   loadSeq: 0,  // filters can change while a load is running: only the newest load may draw
+  loadedFilters: null,  // the query of the newest load (a `change` that alters nothing does not reload)
   fitted: false,
   readOnly: false,  // a phone: incidents and details are shown, transitions need a tablet or a computer
   source: null,  // the EventSource of /api/incidents/events
@@ -327,12 +328,14 @@ async function gridmapDispatchFollow() {
 async function gridmapDispatchLoad() {
   const state = gridmapDispatchState;
   const seq = ++state.loadSeq;
+  const filters = gridmapDispatchFilters();
+  state.loadedFilters = filters.toString();
   const panel = document.getElementById("gridmap-panel");
   const status = document.getElementById("gridmap-dispatch-status");
   panel.dataset.ready = "loading";
   status.textContent = gridmapText("loading");
   try {
-    const { features, matched } = await gridmapDispatchFetch(gridmapDispatchFilters());
+    const { features, matched } = await gridmapDispatchFetch(filters);
     if (seq !== state.loadSeq) return;  // a newer filter's load is under way
     state.cluster.clearLayers();
     state.markers = {};
@@ -653,7 +656,11 @@ function gridmapDispatch(map) {
   }
   gridmapLanguageLinks("#gridmap-lang");  // the switch keeps the other query parameters (basemap)
   const form = document.getElementById("gridmap-dispatch-filters");
-  form.addEventListener("change", () => gridmapDispatchLoad());
+  // A search box fires `change` again when it loses focus after Enter: load only when the filters really changed,
+  // or the second load would redraw the markers and close the popup the dispatcher just opened.
+  form.addEventListener("change", () => {
+    if (gridmapDispatchFilters().toString() !== state.loadedFilters) gridmapDispatchLoad();
+  });
   form.addEventListener("submit", (event) => { event.preventDefault(); gridmapDispatchLoad(); });
   // Keep the panel's clicks and scrolls off the map.
   L.DomEvent.disableClickPropagation(document.getElementById("gridmap-panel"));
