@@ -7,7 +7,7 @@ WEB := maps/web
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup system demo test test-unit bench loadtest lint serve clean
+.PHONY: setup system demo test test-unit bench bench-city loadtest lint serve clean
 
 setup: system $(VENV)/.installed $(WEB)/node_modules/.installed
 
@@ -60,6 +60,13 @@ bench: setup
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
 	  echo "wrk is missing (apt-get install wrk): the /api/locate load benchmark will be skipped"
 	$(BIN)/python -m bench
+
+# A whole city at 50 k and 200 k buildings, stage by stage (import, units, coverage, /api/coverage, tiles, locate,
+# assign), with the growth between the sizes. About 15 minutes on 2 cores.
+bench-city: setup
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || \
+	  { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
+	$(BIN)/python -m bench.bench_city
 
 # 5,000 incident reports with retries and Idempotency-Keys while the server is SIGKILLed and restarted;
 # fails when an acknowledged report is lost or any report is stored twice.

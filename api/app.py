@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
-from api import errors, headers, limits
+from api import errors, headers, limits, replicas
 from api.routers import (
     audit,
     auth,
@@ -27,6 +27,7 @@ from api.routers import (
     ogc,
     open311,
     pages,
+    ping,
     plans,
     reach,
     resident,
@@ -40,8 +41,9 @@ from api.routers import (
 from gis.auth.tokens import signing_key
 from gis.coverage.runs import CoverageRunner, fail_abandoned
 from gis.db.cluster import plain_dsn
-from gis.db.engine import POOL_CONNECTIONS, database_url, make_engine, make_sessionmaker
+from gis.db.engine import POOL_CONNECTIONS, database_url, make_engine, make_read_engine, make_sessionmaker
 from gis.incidents.hooks import HookDeliverer
+from gis.locate.published import PublishedPlan
 from gis.settings import Settings, get_settings
 
 
@@ -57,15 +59,24 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # Request sessions open at once (api.deps.session_slot): fewer than pooled connections, leaving two
         # for /health and a background coverage run.
         app.state.session_slots = anyio.Semaphore(POOL_CONNECTIONS - 2)
-        # Hot read paths (locate) use async autocommit connections: one round trip, no thread hand-offs.
+        # Read-only routes on the read replica when one is configured (api.deps.get_read_session), else the primary.
+        replica = app.state.read_engine = make_read_engine(settings)
+        app.state.read_sessionmaker = make_sessionmaker(replica) if replica is not None else None
+        app.state.replica_retry_at = 0.0
+        # Hot read paths (locate) use async autocommit connections (the replica's when there is one): one round
+        # trip, no thread hand-offs.
         app.state.read_pool = AsyncConnectionPool(
-            plain_dsn(app.state.engine.url.render_as_string(hide_password=False)),
+            plain_dsn((replica or app.state.engine).url.render_as_string(hide_password=False)),
             min_size=1,
             max_size=8,
             kwargs={"autocommit": True},
             open=False,
         )
         await app.state.read_pool.open()
+        # /api/locate from memory: the published plan per process, rebuilt on NOTIFY and after this process writes.
+        app.state.published_plan = PublishedPlan(app.state.read_pool)
+        app.state.published_plan.watch_writes(app.state.engine)
+        await app.state.published_plan.start()
         with app.state.sessionmaker() as session, session.begin():
             fail_abandoned(session)  # runs of a server that died are failed, not "running" for ever
             app.state.signing_key = signing_key(session, settings)  # shared by every process on this database
@@ -80,7 +91,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         finally:
             app.state.hook_deliverer.shutdown()
             app.state.coverage_runner.shutdown()
+            await app.state.published_plan.stop()
+            app.state.published_plan.unwatch_writes(app.state.engine)
             await app.state.read_pool.close()
+            if app.state.read_engine is not None:
+                app.state.read_engine.dispose()
             if own:
                 app.state.engine.dispose()
 
@@ -96,12 +111,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     limits.install(app)  # body size (413) and anonymous incident reports per client (429)
     headers.install(app)  # CSP, nosniff, no-store on personal answers; HEAD on every GET route
+    replicas.install(app)  # a write's answer carries its WAL position: the client then reads its own writes
     app.include_router(health.router)
+    app.include_router(ping.router)  # /api/ping: no database, the locate benchmark's yardstick
+    app.include_router(locate.router)  # early: routes are matched in order, and this is the hottest one
     app.include_router(downloads.router)  # before routers whose /api/x/{id} would catch /download
     for router in layers.routers():
         app.include_router(router)
     app.include_router(plans.router)
-    app.include_router(locate.router)
     app.include_router(events.incidents_router)  # /api/incidents/events, before /api/incidents/{id}
     app.include_router(incidents.router)
     app.include_router(open311.router)

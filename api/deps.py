@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from api import replicas
 from gis.auth import access, tokens
 from gis.auth.users import ANONYMOUS, Principal
+from gis.db.engine import has_replayed, wal_position
 from gis.errors import InvalidInput, PreconditionRequired
 from gis.layers import queries
 from gis.layers.features import BBox
 from gis.registry import ascii_digits
 from gis.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 async def session_slot(request: Request) -> AsyncIterator[None]:
@@ -33,9 +40,54 @@ async def session_slot(request: Request) -> AsyncIterator[None]:
 
 def get_session(request: Request, _slot: Annotated[None, Depends(session_slot, scope="function")]) -> Iterator[Session]:
     """One unit of work per request: committed when the route returns (before the response is sent), rolled
-    back on any error."""
-    with request.app.state.sessionmaker() as session, session.begin():
-        yield session
+    back on any error.
+
+    With a read replica, a write's answer carries the primary's WAL position once committed (api/replicas.py),
+    so the client's next reads wait for nothing the replica has not replayed."""
+    with request.app.state.sessionmaker() as session:
+        with session.begin():
+            yield session
+        if request.app.state.read_sessionmaker is not None and request.method not in SAFE_METHODS:
+            try:
+                setattr(request.state, replicas.WRITTEN_LSN, wal_position(session))
+            except SQLAlchemyError:  # the write stands; the client's next reads may just not see it at once
+                log.warning("no WAL position for the answer to %s %s", request.method, request.url.path, exc_info=True)
+
+
+# Read-only HTTP methods: their sessions never give the client a WAL position to read after.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# After a replica failed to connect, its reads go to the primary this long before it is tried again.
+REPLICA_RETRY_S = 5.0
+
+
+def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]:
+    """The session of a read-only route: the read replica's (GRIDMAP_READ_DATABASE_URL) when one is configured,
+    answers, and has replayed the client's last write (api/replicas.py); else the request's primary session.
+
+    Depending on the primary session costs nothing unused (a session connects on its first statement) and is the
+    same one the principal is checked in. It also keeps the two pools safe: a request takes its primary slot
+    (session_slot) before any replica session, so there are never more replica sessions than slots, nor a
+    request holding one pool while waiting for the other."""
+    state = request.app.state
+    if state.read_sessionmaker is None or time.monotonic() < state.replica_retry_at:
+        yield primary
+        return
+    with state.read_sessionmaker() as session:
+        if _replica_serves(request, session):
+            yield session
+            return
+    yield primary
+
+
+def _replica_serves(request: Request, session: Session) -> bool:
+    lsn = replicas.read_after(request)
+    try:
+        session.connection()  # the checkout (and the pool's ping): a replica that is down shows here
+        return lsn is None or has_replayed(session, lsn)
+    except OperationalError:
+        request.app.state.replica_retry_at = time.monotonic() + REPLICA_RETRY_S
+        log.warning("the read replica does not answer: reads on the primary for %s s", REPLICA_RETRY_S, exc_info=True)
+        return False
 
 
 def get_settings(request: Request) -> Settings:
@@ -46,6 +98,8 @@ def get_settings(request: Request) -> Settings:
 # yield ("request") runs their exit after the response, so a client could hold a 201 for a write that a
 # crash, or a failing commit, then loses.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# Read-only routes (maps, tiles, OGC API, downloads, layer reads): the replica when there is one and it is current.
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

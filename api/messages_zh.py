@@ -273,6 +273,7 @@ def _value(text: str) -> str:
 CATALOG: tuple[tuple[str, str, str], ...] = (
     # plans: edits (gis/plans/edits.py, assignment.py)
     ("{kind} changes nothing", "{kind}不会改变任何内容", "merge changes nothing"),
+    ("no community with id {id}", "没有编号为 {id} 的社区", "no community with id 12"),
     ("plan {plan} has no edit to undo", "方案 {plan} 没有可撤销的编辑", "plan 12 has no edit to undo"),
     (
         "plan {plan} has no grid with the id or code {codes}",
@@ -323,6 +324,11 @@ CATALOG: tuple[tuple[str, str, str], ...] = (
         "balance needs a community code or a list of grids",
         "均衡需要社区代码或网格列表",
         "balance needs a community code or a list of grids",
+    ),
+    (
+        "the rebalance no longer gives the previewed grids (the plan or its data changed): preview it again",
+        "均衡结果已与预览不同（方案或数据已变化）：请重新预览",
+        "the rebalance no longer gives the previewed grids (the plan or its data changed): preview it again",
     ),
     (
         "community {community} has no grids in plan {plan}",
@@ -722,6 +728,11 @@ CATALOG: tuple[tuple[str, str, str], ...] = (
         "there is no published grid plan to locate against; import or publish one",
     ),
     ("the published plan {plan} has no grids", "已发布的方案 {plan} 没有网格", "the published plan 3 has no grids"),
+    (
+        "the dataset has no metric CRS yet: import data first",
+        "数据集尚未确定米制坐标系：请先导入数据",
+        "the dataset has no metric CRS yet: import data first",
+    ),
     # field visits (gis/basedata/visits.py, changes.py)
     (
         "building {building} is not a current building (retired or unknown)",

@@ -14,11 +14,13 @@ BENCHMARKS = {
     "plans": "bench.bench_plans",  # grid edits with validation vs geopandas dissolve/overlay
     "balance": "bench.bench_balance",  # GerryChain rebalancing vs spopt MaxP
     "locate": "bench.bench_locate",  # bulk point-in-grid vs geopandas.sjoin and a PostGIS join
+    "assign": "bench.bench_assign",  # `gridmap assign` of 1 M points (CSV, GeoParquet) vs a geopandas script
     "locate_api": "bench.bench_locate_api",  # /api/locate under load (wrk) vs the bare PostGIS query
     "coverage": "bench.bench_coverage",  # walking coverage, all categories, vs networkx
     "tiles": "bench.bench_tiles",  # building tiles z14-16 vs read_postgis + encode; page weight and load time
     "upsert": "bench.bench_upsert",  # keyed re-import of buildings, 1 % changed, vs reading the file + a plain COPY
     "unit_changes": "bench.bench_unit_changes",  # one new building: incremental units vs a full rebuild
+    "units": "bench.bench_units",  # units for every community (batch) and the buildings import vs inline / COPY
     "workload": "bench.bench_workload",  # grids balanced by workload vs by households only (demo + incidents)
 }
 

@@ -29,7 +29,10 @@ def plain_copy(engine: Engine, path: Path) -> int:
     with Session(engine) as session, session.begin():
         conn = psycopg_connection(session)
         conn.execute("CREATE TEMP TABLE peer_buildings (LIKE buildings INCLUDING DEFAULTS) ON COMMIT DROP")
-        geoms = shapely.to_wkb(shapely.set_srid(frame.geometry.to_numpy(), 4326), hex=True, include_srid=True)
+        conn.execute("ALTER TABLE peer_buildings ALTER COLUMN code DROP NOT NULL")  # a file without keys: none made
+        parts, row = shapely.get_parts(frame.geometry.to_numpy(), return_index=True)  # the column is MultiPolygon
+        geoms = shapely.multipolygons(parts, indices=row)
+        geoms = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
         values = frame[fields].astype(object).where(frame[fields].notna(), None).to_numpy()
         columns = sql.SQL(", ").join(map(sql.Identifier, [*fields, "footprint"]))
         with (

@@ -89,6 +89,26 @@ class Settings(BaseSettings):
     dask_scheduler: str | None = None
     batch_workers: int = Field(default=0, ge=0)
 
+    # Planner desk (issue 17, gis/plans/community_types.py): the band per community type, "community" (居委会) or
+    # "village" (村委会), e.g. GRIDMAP_HOUSEHOLD_BAND_BY_TYPE='{"village": [160, 255]}'; a new plan gets the band of
+    # the type holding most of its households, `household_band` for a type not listed.
+    household_band_by_type: dict[str, tuple[int, int]] = Field(default_factory=dict)
+
+    # Read replicas (issue 18, api/deps.py get_read_session): a PostgreSQL streaming standby of the primary serving
+    # the read-only routes (maps, tiles, OGC API, locate, downloads, layer reads); unset, every read is on the primary.
+    read_database_url: str | None = None
+
+    # Vector tiles (gis/layers/tiles.py): bytes of tiles each server process keeps by data version (0: none).
+    tile_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+
+    # Coverage per street on a dask scheduler (gis/coverage/compute.py): each street's part holds the network within
+    # this many metres of its buildings; farther nearest facilities are measured again on the whole graph.
+    coverage_part_radius_m: float = Field(default=2000.0, gt=0)
+
+    # `gridmap assign` keeps the published plan's grid index here between runs, one file per plan content
+    # (gis/locate/bulk.py); unset: $XDG_CACHE_HOME/gridmap, else ~/.cache/gridmap.
+    cache_dir: Path | None = None
+
     # Sign-in: the key signing access tokens (HS256); when unset one is generated once and kept in the
     # database's `meta` table, so every server process on that database accepts the same tokens.
     secret_key: str | None = Field(default=None, repr=False)

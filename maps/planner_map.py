@@ -51,6 +51,39 @@ LABELS: dict[str, dict[str, Any]] = {
         "diff_status": {"added": "新增", "removed": "删除", "changed": "变更"},
         "diff_recoded": "原编码 {code}",
         "diff_summary": "{grids} 个网格有变化，{households} 户改变所属网格",
+        "diff_compounds": "被新拆分的小区（现行方案中在同一网格）",
+        "diff_compound": "{compound}（{households} 户）分在 {grids}",
+        "reassign_section": "调整建筑",
+        "reassign_mode": "选择建筑",
+        "reassign_stop": "结束选择",
+        "lasso": "套索选择",
+        "reassign_hint": "单击建筑选择或取消；“套索选择”画一个范围，形心在范围内的建筑都被选中。"
+        "然后单击目标网格或在下拉框中选择。",
+        "reassign_zoom": "请放大地图后再选择建筑。",
+        "reassign_count": "已选 {count} 栋建筑（{households} 户）",
+        "reassign_target": "目标网格",
+        "reassign_pick": "（选择目标网格）",
+        "reassign_apply": "移入目标网格",
+        "reassign_clear": "清空建筑",
+        "draw_lasso": "画出要选择建筑的范围：逐点单击，点击第一个点闭合，Esc 取消。",
+        "preview": "预览均衡",
+        "proposal_title": "均衡预览：社区 {community}，{min}–{max} 户",
+        "proposal_head": ["网格", "户数", "建筑", "紧凑度", "变化"],
+        "proposal_new": "新网格",
+        "proposal_changed": "有变化",
+        "proposal_same": "不变",
+        "proposal_removed": "将删除 {count} 个网格",
+        "proposal_split": "将被拆分的小区",
+        "proposal_split_item": "{compound}（{households} 户）分到 {grids} 个网格",
+        "proposal_no_split": "没有小区被拆分。",
+        "proposal_problems": "未完全满足：",
+        "apply": "应用",
+        "discard": "放弃",
+        "discarded": "已放弃均衡预览，方案未改变。",
+        "history": "操作记录",
+        "history_empty": "还没有操作。",
+        "history_current": "当前",
+        "history_moved": "{households} 户",
         "publish_reason": "不能发布：{detail}",
         "publish": "发布",
         "finish": "完成",
@@ -86,6 +119,7 @@ LABELS: dict[str, dict[str, Any]] = {
             "split": "已拆分：{codes}",
             "redraw": "已重绘网格 {codes}",
             "balance": "已均衡社区 {community}",
+            "reassign": "已将 {count} 栋建筑移入网格 {codes}",
             "undo": "已撤销上一步（{kind}）",
             "redo": "已重做（{kind}）",
             "band": "户数区间已改为 {min}–{max}",
@@ -99,6 +133,10 @@ LABELS: dict[str, dict[str, Any]] = {
             "balance": "均衡",
             "renumber": "重新编码",
             "band": "户数区间",
+            "create": "创建",
+            "undo": "撤销",
+            "redo": "重做",
+            "publish": "发布",
         },
         "findings": {
             "gap": "空隙",
@@ -145,6 +183,40 @@ LABELS: dict[str, dict[str, Any]] = {
         "diff_status": {"added": "added", "removed": "removed", "changed": "changed"},
         "diff_recoded": "was {code}",
         "diff_summary": "{grids} grids changed, {households} households move to another grid",
+        "diff_compounds": "Compounds newly split (in one grid in the current plan)",
+        "diff_compound": "{compound} ({households} households) in {grids}",
+        "reassign_section": "Reassign buildings",
+        "reassign_mode": "Select buildings",
+        "reassign_stop": "Stop selecting",
+        "lasso": "Lasso",
+        "reassign_hint": "Click buildings to select or deselect them; Lasso draws an area and selects every building "
+        "whose centroid lies inside. Then click the target grid or pick it from the list.",
+        "reassign_zoom": "Zoom in to select buildings.",
+        "reassign_count": "{count} buildings selected ({households} households)",
+        "reassign_target": "Target grid",
+        "reassign_pick": "(pick the target grid)",
+        "reassign_apply": "Move to the target grid",
+        "reassign_clear": "Clear buildings",
+        "draw_lasso": "Draw the area of the buildings to select: click point by point, click the first point to "
+        "close, Esc to cancel.",
+        "preview": "Preview rebalance",
+        "proposal_title": "Rebalance preview: community {community}, {min}–{max} households",
+        "proposal_head": ["Grid", "Households", "Buildings", "Compactness", "Change"],
+        "proposal_new": "new grid",
+        "proposal_changed": "changed",
+        "proposal_same": "unchanged",
+        "proposal_removed": "{count} grids would be removed",
+        "proposal_split": "Compounds that would be split",
+        "proposal_split_item": "{compound} ({households} households) into {grids} grids",
+        "proposal_no_split": "No compound is split.",
+        "proposal_problems": "Not fully satisfied:",
+        "apply": "Apply",
+        "discard": "Discard",
+        "discarded": "Rebalance preview discarded: the plan is unchanged.",
+        "history": "Operation history",
+        "history_empty": "No operations yet.",
+        "history_current": "current",
+        "history_moved": "{households} households",
         "publish_reason": "Cannot publish: {detail}",
         "publish": "Publish",
         "finish": "Finish",
@@ -183,6 +255,7 @@ LABELS: dict[str, dict[str, Any]] = {
             "split": "Split: {codes}",
             "redraw": "Redrew grid {codes}",
             "balance": "Rebalanced community {community}",
+            "reassign": "Moved {count} buildings to grid {codes}",
             "undo": "Undid the last edit ({kind})",
             "redo": "Redid the edit ({kind})",
             "band": "The household band is now {min}–{max}",
@@ -196,6 +269,10 @@ LABELS: dict[str, dict[str, Any]] = {
             "balance": "rebalance",
             "renumber": "renumber",
             "band": "household band",
+            "create": "create",
+            "undo": "undo",
+            "redo": "redo",
+            "publish": "publish",
         },
         "findings": {
             "gap": "gap",
@@ -256,10 +333,26 @@ def _panel(lang: str) -> str:
     <div class="gp-row gp-between"><span>{button("undo")}{button("redo")}</span>{button("publish", " gp-primary")}</div>
     <p id="gridmap-planner-publish-reason" class="gp-note gp-reason" hidden></p>
   </section>
+  <section id="gridmap-planner-reassign" class="gp-section">
+    <div class="gp-row gp-between"><b>{t["reassign_section"]}</b>
+      <span>{button("reassign_mode")}{button("lasso")}</span></div>
+    <p class="gp-note">{t["reassign_hint"]}</p>
+    <p id="gridmap-planner-buildings" class="gp-note" data-count="0"></p>
+    <div class="gp-row"><select id="gridmap-planner-target" aria-label="{t["reassign_target"]}" disabled></select></div>
+    <div class="gp-row">{button("reassign_apply", " gp-primary")}{button("reassign_clear", " gp-link")}</div>
+  </section>
+  <section class="gp-section">
+    {button("preview")}
+    <div id="gridmap-planner-proposal" class="gp-proposal" hidden></div>
+  </section>
   <section class="gp-section">
     {button("diff")}
     <div id="gridmap-planner-diff-result" class="gp-diff" hidden></div>
   </section>
+  <details id="gridmap-planner-history-box" class="gp-section">
+    <summary><b>{t["history"]}</b></summary>
+    <ol id="gridmap-planner-history" class="gp-history"></ol>
+  </details>
   <section class="gp-section">
     <b>{t["validation"]}</b> <span id="gridmap-planner-validation" class="gp-validation"></span>
     <ul id="gridmap-planner-findings" class="gp-findings"></ul>

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from api.deps import SessionDep, SettingsDep, requires
+from api.deps import ReadSessionDep, SettingsDep, requires
 from api.routers.pages import BasemapQ, Lang, html_page, page_basemap
 from api.schemas.dashboard import Dashboard
 from gis.auth import access
@@ -27,7 +27,7 @@ Reader = Annotated[Principal, requires(access.DASHBOARD, "the leaders' dashboard
 
 
 @router.get("/api/dashboard", summary="the leaders' dashboard: incident, grid-load and coverage figures")
-def get_dashboard(session: SessionDep, settings: SettingsDep, _: Reader) -> Dashboard:
+def get_dashboard(session: ReadSessionDep, settings: SettingsDep, _: Reader) -> Dashboard:
     found = figures.dashboard(session)
     # Tier-complete shares only: one figure per community and tier, what the chart draws.
     found["coverage"] = coverage_stats.coverage(
@@ -38,7 +38,7 @@ def get_dashboard(session: SessionDep, settings: SettingsDep, _: Reader) -> Dash
 
 @router.get("/maps/dashboard", response_class=HTMLResponse, summary="the leaders' dashboard (charts and a map)")
 def dashboard(
-    request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
+    request: Request, session: ReadSessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
 ) -> HTMLResponse:
     base = page_basemap(request, settings, basemap)
     return html_page(request, dashboard_page(data_center(session), base=base, lang=lang))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from api.deps import AsOf, SessionDep
+from api.deps import AsOf, ReadSessionDep
 from api.media_types import DOWNLOADS
 from gis.exchange import downloads
 from gis.layers.catalog import LAYERS, Layer
@@ -63,7 +63,7 @@ def _register(layer: Layer) -> None:
 
         @router.get(path, **options)
         def plan_layer(
-            session: SessionDep,
+            session: ReadSessionDep,
             fmt: FormatParam = "gpkg",
             plan: PlanParam = None,
             crs: CrsParam = None,
@@ -75,7 +75,7 @@ def _register(layer: Layer) -> None:
 
     @router.get(path, **options)
     def layer_file(
-        session: SessionDep, fmt: FormatParam = "gpkg", crs: CrsParam = None, as_of: AsOf = None
+        session: ReadSessionDep, fmt: FormatParam = "gpkg", crs: CrsParam = None, as_of: AsOf = None
     ) -> FileResponse:
         return _send(downloads.download(session, layer.name, fmt, crs=crs, as_of=as_of))
 
@@ -90,5 +90,5 @@ for _layer in LAYERS.values():
     response_class=FileResponse,
     responses=FILES,
 )
-def plan_file(session: SessionDep, plan_id: int, fmt: FormatParam = "gpkg", crs: CrsParam = None) -> FileResponse:
+def plan_file(session: ReadSessionDep, plan_id: int, fmt: FormatParam = "gpkg", crs: CrsParam = None) -> FileResponse:
     return _send(downloads.download(session, "grids", fmt, plan_id=plan_id, crs=crs))

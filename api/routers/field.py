@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
 from api.routers.pages import BasemapQ, Lang, html_page, page_basemap
 from gis.layers.extent import data_center
 from maps import field_page
@@ -17,7 +17,7 @@ SERVICE_WORKER = field_page.SERVICE_WORKER_FILE
 
 @router.get("/field", response_class=HTMLResponse, summary="the grid worker's phone app (PWA)")
 def field(
-    request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
+    request: Request, session: ReadSessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
 ) -> HTMLResponse:
     base = page_basemap(request, settings, basemap)
     return html_page(request, field_page.field_page(data_center(session), base=base, lang=lang))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from api.deps import AsOf, BBoxDep, Offset, PrincipalDep, SessionDep, SettingsDep
+from api.deps import AsOf, BBoxDep, Offset, PrincipalDep, ReadSessionDep, SettingsDep
 from api.schemas.layers import feature_collection_model, feature_model, history_model
 from gis.layers import features
 from gis.layers.catalog import LAYERS, Layer
@@ -33,7 +33,7 @@ class LayerRouter:
             summary=f"{layer.title_zh} ({layer.name}) as a GeoJSON FeatureCollection",
         )
         def collection(
-            session: SessionDep,
+            session: ReadSessionDep,
             settings: SettingsDep,
             bbox: BBoxDep,
             offset: Offset = 0,
@@ -47,7 +47,7 @@ class LayerRouter:
             )
 
         @self.router.get("/{feature_id}", response_model=feature_model(layer), summary=f"one {layer.name} feature")
-        def item(session: SessionDep, feature_id: Annotated[int, Path(ge=1)], as_of: AsOf = None) -> dict[str, Any]:
+        def item(session: ReadSessionDep, feature_id: Annotated[int, Path(ge=1)], as_of: AsOf = None) -> dict[str, Any]:
             return features.feature(session, layer, feature_id, as_of)
 
         if layer.name in HISTORY_ROUTES:
@@ -65,7 +65,7 @@ class LayerRouter:
             description="Signed-in staff also see who ran each batch; the public sees when, what kind and the source.",
         )
         def history(
-            session: SessionDep,
+            session: ReadSessionDep,
             who: PrincipalDep,
             feature_id: Annotated[int, Path(ge=1)],
             geometry: Annotated[bool, Query(description="add each version's GeoJSON geometry")] = False,

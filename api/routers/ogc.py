@@ -16,10 +16,10 @@ from pydantic import BaseModel
 
 from api import ogc_documents as docs
 from api.base_url import public_root
-from api.deps import AsOf, Offset, SessionDep, SettingsDep
+from api.deps import AsOf, Offset, ReadSessionDep, SettingsDep
 from api.limits import EXPENSIVE_READS, TOKEN_CHECKED
 from api.media_types import DOWNLOADS, GEOJSON, JSON, SCHEMA, GeoJSONResponse, SchemaResponse
-from api.routers.tiles import TILE_RESPONSES, tile_response
+from api.routers.tiles import TILE_RESPONSES, TileCacheDep, tile_response
 from api.schemas import ogc as schemas
 from gis.errors import BadParameter, NotFound
 from gis.exchange.downloads import FORMATS
@@ -122,7 +122,7 @@ class CollectionRouter:
         queryable = {p.name for p in c.properties if p.queryable}
 
         @self.router.get("", summary=f"the {c.id} collection", **_offers(JSON, schemas.CollectionInfo))
-        def describe(request: Request, session: SessionDep, f: Format = None) -> Response:
+        def describe(request: Request, session: ReadSessionDep, f: Format = None) -> Response:
             _check_params(request, {"f"})
             base, _ = _base(request)
             return _answer(
@@ -140,7 +140,7 @@ class CollectionRouter:
         )
         def items(
             request: Request,
-            session: SessionDep,
+            session: ReadSessionDep,
             settings: SettingsDep,
             bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs axis order")] = None,
             bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
@@ -186,7 +186,7 @@ class CollectionRouter:
         )
         def item(
             request: Request,
-            session: SessionDep,
+            session: ReadSessionDep,
             settings: SettingsDep,
             feature_id: Annotated[str, Path(alias="featureId")],
             crs: CrsQ = None,
@@ -234,7 +234,8 @@ class CollectionRouter:
             summary=f"a {c.id} Mapbox vector tile",
         )
         def tile(
-            session: SessionDep,
+            session: ReadSessionDep,
+            cache: TileCacheDep,
             matrix_set: Annotated[str, Path(alias="tileMatrixSetId")],
             tile_matrix: Annotated[str, Path(alias="tileMatrix")],
             row: Annotated[int, Path(alias="tileRow", ge=0)],
@@ -244,8 +245,7 @@ class CollectionRouter:
         ) -> Response:
             check_matrix_set(matrix_set)
             z = check_tile(tile_matrix, row, col)
-            data = tiles.render_tile(session, layer, z, col, row, plan_id=plan)
-            return tile_response(data, if_none_match)
+            return tile_response(tiles.serve_tile(session, cache, layer, z, col, row, plan_id=plan), if_none_match)
 
 
 router = APIRouter(prefix=PREFIX, tags=["ogc"])
@@ -266,7 +266,7 @@ def conformance(request: Request, f: Format = None) -> Response:
 
 
 @router.get("/collections", summary="every collection", **_offers(JSON, schemas.Collections))
-def collections(request: Request, session: SessionDep, f: Format = None) -> Response:
+def collections(request: Request, session: ReadSessionDep, f: Format = None) -> Response:
     _check_params(request, {"f"})
     base, _ = _base(request)
     downloads = {c.id: _downloads(request, c) for c in COLLECTIONS.values()}

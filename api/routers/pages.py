@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
 from api.headers import allow, csp_nonce, nonced, tile_source
 from gis.layers.extent import data_center
 from gis.settings import Settings
@@ -64,13 +64,13 @@ def index() -> str:
 
 
 @router.get("/maps/overview", response_class=HTMLResponse, summary="overview map of communities and grids")
-def overview(request: Request, session: SessionDep) -> HTMLResponse:
+def overview(request: Request, session: ReadSessionDep) -> HTMLResponse:
     return html_page(request, overview_page(data_center(session)))
 
 
 @router.get("/maps/public", response_class=HTMLResponse, summary="public service-facility map (生活圈)")
 def public(
-    request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
+    request: Request, session: ReadSessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
 ) -> HTMLResponse:
     base = page_basemap(request, settings, basemap)
     return html_page(request, public_page(data_center(session), base=base, lang=lang))
@@ -79,7 +79,7 @@ def public(
 @router.get("/maps/planner", response_class=HTMLResponse, summary="planner's grid editor")
 def planner(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     plan: Annotated[int | None, Query(description="plan id; default: the current plan")] = None,
     lang: Lang = "zh",
@@ -91,7 +91,7 @@ def planner(
 
 @router.get("/maps/dispatch", response_class=HTMLResponse, summary="dispatch map of incidents")
 def dispatch(
-    request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
+    request: Request, session: ReadSessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
 ) -> HTMLResponse:
     base = page_basemap(request, settings, basemap)
     return html_page(request, dispatch_page(data_center(session), base=base, lang=lang))

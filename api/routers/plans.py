@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Response
 from api.deps import IfMatchDep, PlannerActor, PrincipalDep, SessionDep, SettingsDep
 from api.schemas.plans import (
     BalanceEdit,
+    BalancePreview,
     BalanceResult,
     BandEdit,
     MergeEdit,
@@ -38,11 +39,15 @@ from gis.geo.user_geometry import geometry_bounds, parse_geojson
 from gis.layers import features
 from gis.layers.catalog import get_layer
 from gis.plans import commands, lifecycle
+from gis.plans.balance_preview import preview_balance
+from gis.plans.community_types import band_for_community, band_for_plan
 from gis.plans.diff import diff_plans
 from gis.plans.drift import plan_drift
 from gis.plans.edits import handle
+from gis.plans.history import operation_history
 from gis.plans.store import plan_row
 from gis.plans.validation import validate_plan
+from gis.settings import Settings
 
 router = APIRouter(prefix="/api/plans", tags=["plans"])
 
@@ -71,7 +76,10 @@ def list_plans(session: SessionDep) -> list[dict[str, Any]]:
 def create_plan(
     body: PlanCreate, session: SessionDep, settings: SettingsDep, actor: PlannerActor, response: Response
 ) -> dict[str, Any]:
-    plan = lifecycle.create_plan(session, base=body.base, name=body.name, actor=actor, band=settings.household_band)
+    base = lifecycle.resolve_base(session, body.base)
+    # A base without a band (an imported layer) gives way to the band of its main community type.
+    band = band_for_plan(session, base, settings.household_band, settings.household_band_by_type)
+    plan = lifecycle.create_plan(session, base=base, name=body.name, actor=actor, band=band)
     response.headers["ETag"] = f'"{plan["version"]}"'
     response.headers["Location"] = f"/api/plans/{plan['id']}"
     return plan
@@ -103,7 +111,7 @@ def plan_grids(plan_id: int, session: SessionDep, settings: SettingsDep) -> dict
 
 @router.get("/{plan_id}/operations", summary="the plan's append-only operation log", response_model=list[PlanOperation])
 def plan_operations(plan_id: int, session: SessionDep, who: PrincipalDep) -> list[dict[str, Any]]:
-    return actors_for(session, who, lifecycle.operations(session, plan_id))  # the public never sees logins
+    return actors_for(session, who, operation_history(session, plan_id))  # the public never sees logins
 
 
 @router.post("/{plan_id}/merge", response_model=MergeResult)
@@ -162,6 +170,20 @@ def reassign(
     )
 
 
+def _balance_command(body: BalanceEdit, settings: Settings) -> commands.Balance:
+    low, high = band_for_community(body.community, settings.household_band, settings.household_band_by_type)
+    return commands.Balance(
+        community=body.community,
+        grids=tuple(body.grids) if body.grids is not None else None,
+        min_households=body.min_households if body.min_households is not None else low,
+        max_households=body.max_households if body.max_households is not None else high,
+        seed=body.seed,
+        weights=tuple(sorted(body.weights.items())) if body.weights else None,
+        months=body.months,
+        token=body.token,
+    )
+
+
 @router.post("/{plan_id}/balance", response_model=BalanceResult)
 def balance(
     plan_id: int,
@@ -172,16 +194,18 @@ def balance(
     actor: PlannerActor,
     response: Response,
 ) -> dict[str, Any]:
-    command = commands.Balance(
-        community=body.community,
-        grids=tuple(body.grids) if body.grids is not None else None,
-        min_households=body.min_households,
-        max_households=body.max_households,
-        seed=body.seed,
-        weights=tuple(sorted(body.weights.items())) if body.weights else None,
-        months=body.months,
-    )
-    return _edit(session, settings, plan_id, command, version, actor, response)
+    return _edit(session, settings, plan_id, _balance_command(body, settings), version, actor, response)
+
+
+@router.post(
+    "/{plan_id}/balance/preview",
+    response_model=BalancePreview,
+    summary="the grids a rebalance would make, without changing the plan; apply them with the answer's token",
+)
+def balance_preview(
+    plan_id: int, body: BalanceEdit, session: SessionDep, settings: SettingsDep, _: PlannerActor
+) -> dict[str, Any]:
+    return preview_balance(session, plan_id, _balance_command(body, settings), timeout_s=settings.plan_edit_timeout_s)
 
 
 @router.post("/{plan_id}/renumber", response_model=RenumberResult)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
 from api.limits import TOKEN_CHECKED
 from api.schemas.coverage import Reach
 from gis.coverage.reach import reach_from
@@ -21,7 +21,7 @@ router = APIRouter(tags=["coverage"])
     dependencies=[TOKEN_CHECKED],  # a token lifts the anonymous rate limit (api.limits): it must be valid
 )
 def get_reach(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     lon: Annotated[float, Query(description="longitude, or easting x for a projected EPSG system")],
     lat: Annotated[float, Query(description="latitude, or northing y for a projected EPSG system")],

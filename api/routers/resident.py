@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SessionDep, SettingsDep
 from api.routers.pages import BasemapQ, Lang, html_page, page_basemap
 from api.schemas.resident import Evaluated, Evaluation, Notice, PlaceResults, TrackedReport
 from gis.errors import NotFound
@@ -31,7 +31,7 @@ PRIVATE = "private, no-store"
 
 
 @router.get("/api/track/{tracking_number}", summary="a report's public status by its tracking number")
-def track(tracking_number: str, session: SessionDep, response: Response) -> TrackedReport:
+def track(tracking_number: str, session: ReadSessionDep, response: Response) -> TrackedReport:
     response.headers["Cache-Control"] = PRIVATE
     return TrackedReport.model_validate(public_status(session, tracking_number))
 
@@ -51,7 +51,7 @@ def evaluate(tracking_number: str, body: Evaluation, session: SessionDep, respon
 
 @router.get("/api/notice", summary="public notice: recently closed incidents per community, monthly counts")
 def get_notice(
-    session: SessionDep,
+    session: ReadSessionDep,
     days: Annotated[int, Query(ge=1, le=366, description="closed incidents of this many last days")] = DEFAULT_DAYS,
     months: Annotated[int, Query(ge=1, le=36, description="monthly counts of this many last months")] = DEFAULT_MONTHS,
 ) -> Notice:
@@ -60,7 +60,7 @@ def get_notice(
 
 @router.get("/api/search", summary="buildings, compounds and facilities by (part of) their name")
 def search(
-    session: SessionDep,
+    session: ReadSessionDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, description="part of a name or address")],
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
 ) -> PlaceResults:
@@ -69,7 +69,7 @@ def search(
 
 @router.get("/report", response_class=HTMLResponse, summary="residents' report page (随手拍)")
 def report(
-    request: Request, session: SessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
+    request: Request, session: ReadSessionDep, settings: SettingsDep, lang: Lang = "zh", basemap: BasemapQ = None
 ) -> HTMLResponse:
     base = page_basemap(request, settings, basemap)
     return html_page(request, report_page(data_center(session), base=base, lang=lang))
@@ -81,7 +81,7 @@ def report(
     summary="a report's status page",
     responses={404: {"description": "no report has that number: a page saying so", "content": {"text/html": {}}}},
 )
-def tracking(request: Request, tracking_number: str, session: SessionDep, lang: Lang = "zh") -> HTMLResponse:
+def tracking(request: Request, tracking_number: str, session: ReadSessionDep, lang: Lang = "zh") -> HTMLResponse:
     try:
         view = public_status(session, tracking_number)
     except NotFound:
@@ -94,5 +94,5 @@ def tracking(request: Request, tracking_number: str, session: SessionDep, lang: 
 
 
 @router.get("/notice", response_class=HTMLResponse, summary="public notice page (公示)")
-def notice_html(request: Request, session: SessionDep, lang: Lang = "zh") -> HTMLResponse:
+def notice_html(request: Request, session: ReadSessionDep, lang: Lang = "zh") -> HTMLResponse:
     return html_page(request, notice_page(notice(session), lang=lang))

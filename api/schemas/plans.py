@@ -49,8 +49,14 @@ Weight = Annotated[float, Field(ge=0, le=1000)]
 class BalanceEdit(BaseModel):
     community: str | None = Field(None, description="community code; or give `grids`")
     grids: list[int] | None = None
-    min_households: int = Field(300, ge=0, le=100_000)
-    max_households: int = Field(500, ge=1, le=100_000)
+    min_households: int | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        description="absent: the configured band of the community's type (GRIDMAP_HOUSEHOLD_BAND_BY_TYPE), else "
+        "GRIDMAP_HOUSEHOLD_BAND (300–500)",
+    )
+    max_households: int | None = Field(None, ge=1, le=100_000)
     seed: int = 0
     weights: dict[LoadPart, Weight] | None = Field(
         None,
@@ -60,6 +66,12 @@ class BalanceEdit(BaseModel):
         examples=[{"households": 1, "incidents": 1, "patrol_m": 0.5}],
     )
     months: int = Field(6, ge=1, le=60, description="incidents of this many months count (with `weights`)")
+    token: str | None = Field(
+        None,
+        max_length=64,
+        description="the token of a preview (POST …/balance/preview): the edit must give exactly the previewed "
+        "grids, else 409 and nothing changes",
+    )
 
 
 class BandEdit(BaseModel):
@@ -140,6 +152,11 @@ class PlanOperation(BaseModel):
     payload: dict[str, Any] = Field(description="the command's parameters and, under `result`, what it did")
     version_after: int
     undone: bool
+    units_moved: int = Field(0, description="units the operation moved between grids")
+    households_moved: int = Field(0, description="households of those units (as they are now)")
+    current: bool = Field(
+        False, description="the plan's position: its newest edit still in effect (the creation when none is)"
+    )
 
 
 # --- edits ------------------------------------------------------------------------------------------------------
@@ -280,7 +297,71 @@ class GridDiff(BaseModel):
     geometry: GeoJSONGeometry
 
 
+class CompoundSplit(BaseModel):
+    """A compound (小区) in more than one grid of the plan but in at most one of the plan compared with."""
+
+    compound: str
+    community_code: str | None
+    households: int
+    grids: list[str] = Field(description="codes of the plan's grids that hold its units")
+    previous_grids: int = Field(description="grids that hold it in the other plan (0 or 1)")
+    geometry: GeoJSONGeometry = Field(description="its units, GeoJSON MultiPolygon in WGS 84")
+
+
 class PlanDiff(BaseModel):
     plan: int
     against: int
     grids: list[GridDiff]
+    compounds_split: list[CompoundSplit] = Field(description="neighbourhood ties the plan newly cuts")
+
+
+# --- rebalance preview ------------------------------------------------------------------------------------------
+
+
+class ProposedGridProperties(BaseModel):
+    part: int = Field(description="the proposal's own number of the grid")
+    grid: int | None = Field(description="the existing grid it keeps (its id and code); None: a new grid")
+    code: str | None
+    households: int
+    buildings: int
+    units: int
+    compactness: float | None = Field(description="Polsby–Popper 4πA/P²: 1 a circle, ≈ 0.785 a square, → 0 thin")
+    changed: bool = Field(description="its units differ from the grid it keeps (always true for a new grid)")
+
+
+class ProposedGrid(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: GeoJSONGeometry = Field(description="GeoJSON (Multi)Polygon in WGS 84")
+    properties: ProposedGridProperties
+
+
+class ProposedGrids(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[ProposedGrid]
+
+
+class ProposedSplit(BaseModel):
+    compound: str
+    community_code: str | None
+    households: int
+    grids: int = Field(description="proposed grids holding its units")
+    grids_before: int = Field(description="grids holding them now")
+
+
+class BandOf(BaseModel):
+    min_households: int
+    max_households: int
+
+
+class BalancePreview(BaseModel):
+    """What a rebalance would make, nothing written. Send `token` with the same body to apply exactly this."""
+
+    plan: int
+    version: int = Field(description="the plan's version the proposal was computed from")
+    token: str
+    band: BandOf
+    balance: BalanceOutcome
+    removed: list[int] = Field(description="ids of the grids that would be removed")
+    grids: ProposedGrids
+    split_compounds: list[ProposedSplit]

@@ -369,12 +369,20 @@ def build_units_command(
     moved_share: Annotated[
         float, typer.Option(min=0.0, help="report grids whose outline changed by more than this share of their area")
     ] = 0.05,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            help="where the communities are tessellated: inline, local, local:N or a dask scheduler address "
+            "(default: GRIDMAP_DASK_SCHEDULER, else a local cluster; small jobs inline)"
+        ),
+    ] = None,
 ) -> None:
     """Build (or rebuild) the units of communities. A rebuild carries every plan's grids over by largest overlap
-    and lists the grids whose outline moved."""
+    and lists the grids whose outline moved. Communities are tessellated in parallel (gis/batch.py) and written
+    in one transaction."""
     from sqlalchemy import text
 
-    from gis.plans.unit_store import build_community_units, communities_without_units
+    from gis.plans.unit_store import build_units_for, communities_without_units
 
     with failing_clearly(), _session() as session:
         if community:
@@ -385,8 +393,7 @@ def build_units_command(
             )
         else:
             ids = communities_without_units(session)
-        for community_id in ids:
-            built = build_community_units(session, community_id, moved_share=moved_share)
+        for built in build_units_for(session, ids, moved_share=moved_share, where=where):
             console.print(
                 f"community {built.community}: {built.units} units ({built.open_units} open space) "
                 f"for {built.buildings} buildings"

@@ -9,6 +9,9 @@ stay on one edge. All coordinates are in the dataset's metric CRS.
 from __future__ import annotations
 
 import itertools
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,6 +24,7 @@ from shapely.ops import substring
 
 # csgraph treats an explicit zero as "no edge" in some paths: virtual edges of zero length get this instead.
 _EPSILON = 1e-9
+_SNAP_CHUNK_MIN = 20_000  # points per thread, at least, when snapping many
 _CHUNK = 64  # sources per bounded Dijkstra call in site suggestion (a dense chunk × nodes array each)
 
 
@@ -50,6 +54,10 @@ class WalkGraph:
         )
         rows, cols = np.concatenate([lo, hi]), np.concatenate([hi, lo])
         return csr_matrix((np.concatenate([w, w]), (rows, cols)), shape=(self.n_nodes, self.n_nodes))
+
+    @cached_property
+    def matrix_coo(self) -> coo_matrix:
+        return self.matrix.tocoo()
 
     @cached_property
     def edge_between(self) -> dict[tuple[int, int], int]:
@@ -104,7 +112,7 @@ def snap(graph: WalkGraph, points: np.ndarray, max_distance: float) -> Snap:
     access = np.full(len(points), np.nan)
     if len(points) == 0 or len(graph.geoms) == 0:
         return Snap(edge, position, access)
-    (pt, ed), dist = graph.tree.query_nearest(points, max_distance=max_distance, return_distance=True)
+    pt, ed, dist = _nearest_edges(graph.tree, points, max_distance)
     # All equidistant edges come back; keep the lowest edge index per point so the result is deterministic.
     order = np.lexsort((ed, pt))
     pt, ed, dist = pt[order], ed[order], dist[order]
@@ -115,6 +123,25 @@ def snap(graph: WalkGraph, points: np.ndarray, max_distance: float) -> Snap:
     access[pt] = dist
     position[pt] = shapely.line_locate_point(graph.geoms[ed], points[pt])
     return Snap(edge, position, access)
+
+
+def _nearest_edges(tree: shapely.STRtree, points: np.ndarray, max_distance: float) -> tuple[np.ndarray, ...]:
+    """(point, edge, distance) of the nearest edges within `max_distance`. GEOS releases the GIL, so a city's
+    points are queried in one chunk per core."""
+    chunks = max(1, min(os.cpu_count() or 1, len(points) // _SNAP_CHUNK_MIN))
+    if chunks == 1:
+        (pt, ed), dist = tree.query_nearest(points, max_distance=max_distance, return_distance=True)
+        return pt, ed, dist
+    starts = np.linspace(0, len(points), chunks + 1).astype(np.int64)
+
+    def query(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        part = points[starts[k] : starts[k + 1]]
+        (pt, ed), dist = tree.query_nearest(part, max_distance=max_distance, return_distance=True)
+        return pt + starts[k], ed, dist
+
+    with ThreadPoolExecutor(chunks) as pool:
+        found = list(pool.map(query, range(chunks)))
+    return tuple(np.concatenate([f[i] for f in found]) for i in range(3))
 
 
 def nodes_as_snap(graph: WalkGraph, nodes: np.ndarray) -> Snap:
@@ -136,34 +163,44 @@ def nodes_as_snap(graph: WalkGraph, nodes: np.ndarray) -> Snap:
 def nearest(graph: WalkGraph, targets: Snap, sources: Snap) -> tuple[np.ndarray, np.ndarray]:
     """For every target: the network distance to its nearest source (inf when none is reachable) and that
     source's index (-1). One multi-source Dijkstra over all sources at once."""
-    distance = np.full(len(targets), np.inf)
-    nearest_source = np.full(len(targets), -1, dtype=np.int64)
-    src = np.flatnonzero(sources.snapped)
-    if len(src) == 0 or len(targets) == 0:
-        return distance, nearest_source
-    node_dist, node_src = _node_distances(graph, sources.take(src))
+    return next(nearest_each(graph, targets, [sources]))
 
+
+def nearest_each(
+    graph: WalkGraph, targets: Snap, source_sets: Iterable[Snap]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`nearest` for each set of sources in turn (a run's categories), the targets' side worked out once."""
     tgt = np.flatnonzero(targets.snapped)
     e, q, a = targets.edge[tgt], targets.position[tgt], targets.access[tgt]
-    u, v, length = graph.source[e], graph.target[e], graph.length[e]
-    via_u, via_v = node_dist[u] + q, node_dist[v] + (length - q)
-    best = np.minimum(via_u, via_v)
-    best_src = np.where(via_u <= via_v, node_src[u], node_src[v])
+    u, v = graph.source[e], graph.target[e]
+    back = graph.length[e] - q
+    for sources in source_sets:
+        distance = np.full(len(targets), np.inf)
+        nearest_source = np.full(len(targets), -1, dtype=np.int64)
+        src = np.flatnonzero(sources.snapped)
+        if len(src) == 0 or len(tgt) == 0:
+            yield distance, nearest_source
+            continue
+        node_dist, node_src = _node_distances(graph, sources.take(src))
+        via_u, via_v = node_dist[u] + q, node_dist[v] + back
+        from_u = via_u <= via_v
+        best = np.where(from_u, via_u, via_v)
+        best_src = np.where(from_u, node_src[u], node_src[v])
 
-    # The same-edge case: a source on the target's own edge may be closer along the edge than via its ends.
-    same = _same_edge_pairs(targets.take(tgt), sources.take(src))
-    if len(same):
-        along = same.s_access + (same.s_pos - same.t_pos).abs()
-        same = same.assign(d=along.to_numpy()).sort_values(["t", "d", "s"]).drop_duplicates("t")
-        t, d, s = same.t.to_numpy(), same.d.to_numpy(), same.s.to_numpy()
-        closer = d < best[t]
-        best[t[closer]] = d[closer]
-        best_src[t[closer]] = s[closer]
+        # The same-edge case: a source on the target's own edge may be closer along the edge than via its ends.
+        # Only targets on an edge holding a source can have one (a few among a city's buildings).
+        on_source_edge = np.flatnonzero(np.isin(e, sources.edge[src]))
+        if len(on_source_edge):
+            t, d, s = _closest_on_same_edge(e[on_source_edge], q[on_source_edge], sources.take(src))
+            t = on_source_edge[t]
+            closer = d < best[t]
+            best[t[closer]] = d[closer]
+            best_src[t[closer]] = s[closer]
 
-    reached = np.isfinite(best)
-    distance[tgt[reached]] = best[reached] + a[reached]
-    nearest_source[tgt[reached]] = src[best_src[reached]]
-    return distance, nearest_source
+        reached = np.isfinite(best)
+        distance[tgt] = np.where(reached, best + a, np.inf)
+        nearest_source[tgt] = np.where(reached, src[np.maximum(best_src, 0)], -1)
+        yield distance, nearest_source
 
 
 def _node_distances(graph: WalkGraph, sources: Snap, limit: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
@@ -190,28 +227,39 @@ def _with_sources(graph: WalkGraph, sources: Snap) -> csr_matrix:
     n, k = graph.n_nodes, len(sources)
     e = sources.edge
     virtual = np.arange(n, n + k)
-    # A source on a self-loop reaches the same node both ways: keep the shorter (csr would add them).
-    to_ends = (
-        pd.DataFrame(
-            {
-                "r": np.concatenate([virtual, virtual]),
-                "c": np.concatenate([graph.source[e], graph.target[e]]),
-                "w": np.concatenate(
-                    [sources.access + sources.position, sources.access + graph.length[e] - sources.position]
-                ),
-            }
-        )
-        .groupby(["r", "c"], as_index=False)
-        .w.min()
-    )
-    base = graph.matrix.tocoo()
+    to_source = sources.access + sources.position
+    to_target = sources.access + graph.length[e] - sources.position
+    # A source on a self-loop reaches the same node both ways: one entry, the shorter (csr would add them).
+    loop = graph.source[e] == graph.target[e]
+    rows = np.concatenate([virtual, virtual[~loop]])
+    cols = np.concatenate([graph.source[e], graph.target[e][~loop]])
+    weights = np.concatenate([np.where(loop, np.minimum(to_source, to_target), to_source), to_target[~loop]])
+    base = graph.matrix_coo
     return coo_matrix(
         (
-            np.concatenate([base.data, np.maximum(to_ends.w.to_numpy(), _EPSILON)]),
-            (np.concatenate([base.row, to_ends.r.to_numpy()]), np.concatenate([base.col, to_ends.c.to_numpy()])),
+            np.concatenate([base.data, np.maximum(weights, _EPSILON)]),
+            (np.concatenate([base.row, rows]), np.concatenate([base.col, cols])),
         ),
         shape=(n + k, n + k),
     ).tocsr()
+
+
+def _closest_on_same_edge(edge: np.ndarray, position: np.ndarray, sources: Snap) -> tuple[np.ndarray, ...]:
+    """For targets at `position` on `edge`: (target, distance along the edge plus the source's access, source) of
+    the closest source on the same edge (ties: the lowest source index), for targets sharing an edge with one."""
+    order = np.argsort(sources.edge, kind="stable")
+    on = sources.edge[order]
+    low, high = np.searchsorted(on, edge, "left"), np.searchsorted(on, edge, "right")
+    count = high - low
+    t = np.repeat(np.arange(len(edge)), count)
+    within = np.arange(len(t)) - np.repeat(np.cumsum(count) - count, count)
+    s = order[np.repeat(low, count) + within]
+    d = sources.access[s] + np.abs(sources.position[s] - position[t])
+    best = np.lexsort((s, d, t))
+    first = np.ones(len(best), dtype=bool)
+    first[1:] = t[best][1:] != t[best][:-1]
+    pick = best[first]
+    return t[pick], d[pick], s[pick]
 
 
 def _same_edge_pairs(targets: Snap, sources: Snap) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from sqlalchemy import CursorResult, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gis import audit
+from gis.coverage import figures
 from gis.coverage.compute import Progress, checked_categories, compute_coverage
 from gis.errors import GridmapError, NotFound
 from gis.settings import Settings
@@ -64,7 +65,15 @@ def execute_run(
     # Read before any data: a change committed after this point leaves the run's figures stale, as it should.
     versions = data_versions(session)
     report = compute_coverage(
-        session, run_id=run_id, categories=categories, max_snap_m=settings.coverage_snap_m, progress=progress
+        session,
+        run_id=run_id,
+        categories=categories,
+        max_snap_m=settings.coverage_snap_m,
+        progress=progress,
+        # A configured dask scheduler takes the run per street; on one machine the whole city here is quickest
+        # (starting a local cluster costs more than the shortest paths of a 200 k-building city).
+        where=settings.dask_scheduler,
+        radius_m=settings.coverage_part_radius_m,
     ).to_dict()
     report["data_versions"] = {c: versions.get(c, 0) for c in report["categories"]}
     session.execute(
@@ -219,7 +228,9 @@ class CoverageRunner:
     """The server's worker: one background thread working queued runs one at a time, each in its own transaction.
 
     It polls every `settings.coverage_poll_s` seconds, so runs queued by other processes (a CLI import, another
-    server's data change) are worked too; `submit` and `wake` make it look at once."""
+    server's data change) are worked too; `submit` and `wake` make it look at once. Each poll also reads the
+    coverage figures' arrays afresh when their data changed (gis/coverage/figures.py), so `GET /api/coverage`
+    answers the first visitor after a run as quickly as the next in every server process."""
 
     def __init__(self, sessions: Sessions, settings: Settings) -> None:
         self._sessions = sessions
@@ -258,9 +269,16 @@ class CoverageRunner:
                     if run_id is None:
                         break
                     work_run(self._sessions, run_id, self._settings)
+                self._warm()
             except Exception:  # the database is away for a moment: look again at the next poll
                 log.exception("looking for queued coverage runs failed")
             self._wake.wait(self._settings.coverage_poll_s)
+
+    def _warm(self) -> None:
+        """Read the figures' arrays of the current data into this process when they changed (a run here or in
+        another process, a data change), so the first visitor after a run gets an answer as quick as the next."""
+        with self._sessions() as session, session.begin():
+            figures.homes(session, figures.data_key(session))
 
 
 def _mark(sessions: Sessions, run_id: int, stage: str, done: float, progress: Progress | None) -> None:

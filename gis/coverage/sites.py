@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import Transformer
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.coverage import figures, reach_store
 from gis.coverage.graph import Snap, greedy_sites, nodes_as_snap, snap
 from gis.coverage.network_store import load_graph
 from gis.coverage.stats import Mode, run_summary, threshold
@@ -49,21 +49,19 @@ def suggest_sites(
     graph = load_graph(session)
     epsg = dataset.metric_epsg(session)
 
-    rows = session.execute(
-        text("""SELECT b.id, b.households, na.edge_id, na.position_m, na.access_m
-                FROM buildings b JOIN building_reach r ON r.building_id = b.id AND r.category = :cat
-                LEFT JOIN network_access na ON na.feature = 'building' AND na.feature_id = b.id
-                WHERE b.residential AND b.households > 0 AND (r.distance_m IS NULL OR r.distance_m > :t)
-                ORDER BY b.id"""),
-        {"cat": category, "t": limit.metres},
-    ).all()
-    ids = np.array([r.id for r in rows], dtype=np.int64)
-    households = np.array([r.households for r in rows], dtype=float)
-    on_network = np.array([r.edge_id is not None for r in rows], dtype=bool)
+    # The uncovered homes (ascending id) from the coverage arrays, with their stored snaps.
+    h = figures.homes(session)
+    missing = figures.uncovered(h, category, limit.metres)
+    missing = missing[h.households[missing] > 0]
+    ids, households = h.ids[missing], h.households[missing]
+    snaps = reach_store.read_snaps(session, "building")
+    at = np.minimum(np.searchsorted(snaps.ids, ids), max(len(snaps.ids) - 1, 0))
+    edge_id = np.where(snaps.ids[at] == ids, snaps.edge_id[at], 0) if len(snaps.ids) else np.zeros(len(ids), np.int64)
+    on_network = edge_id != 0
     demand = Snap(
-        edge=np.where(on_network, np.searchsorted(graph.edge_id, [r.edge_id or 0 for r in rows]), -1).astype(np.int64),
-        position=np.array([r.position_m or 0.0 for r in rows], dtype=float),
-        access=np.array([r.access_m if r.access_m is not None else np.nan for r in rows], dtype=float),
+        edge=np.where(on_network, np.searchsorted(graph.edge_id, edge_id), -1).astype(np.int64),
+        position=np.where(on_network, snaps.position_m[at] if len(snaps.ids) else 0.0, 0.0),
+        access=np.where(on_network, snaps.access_m[at] if len(snaps.ids) else np.nan, np.nan),
     )
 
     if candidates is None:

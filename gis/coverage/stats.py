@@ -1,4 +1,4 @@
-"""Coverage figures over the building × category distance table: shares of residential buildings and of
+"""Coverage figures over the per-building distances: shares of residential buildings and of
 households within a walking threshold, per category and tier, for the whole area or per grid, community or
 street; and the list of residential buildings left uncovered (the gaps).
 
@@ -13,9 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.coverage import figures, reach_store
 from gis.coverage.runs import latest_run
 from gis.coverage.stale import staleness
 from gis.errors import InvalidInput
@@ -25,19 +27,6 @@ from gis.registry import facility_registry
 Level = Literal["all", "street", "community", "grid"]
 Mode = Literal["time", "distance"]
 TIER_COMPLETE = "tier_complete"
-
-# (building_id, area_id, area_code, area_name) for residential buildings, per level.
-_AREAS: dict[str, str] = {
-    "all": "SELECT b.id, b.households, 0 AS area_id, NULL::text AS area_code, '全部' AS area_name FROM buildings b",
-    "community": """SELECT b.id, b.households, c.id AS area_id, c.code AS area_code, c.name AS area_name
-                    FROM buildings b LEFT JOIN communities c ON c.id = b.community_id""",
-    "street": """SELECT b.id, b.households, s.id AS area_id, s.code AS area_code, s.name AS area_name
-                 FROM buildings b LEFT JOIN communities c ON c.id = b.community_id
-                 LEFT JOIN streets s ON s.id = c.street_id""",
-    "grid": """SELECT b.id, b.households, g.id AS area_id, g.code AS area_code, g.name AS area_name
-               FROM buildings b LEFT JOIN assignments a ON a.unit_id = b.unit_id AND a.plan_id = :plan
-               LEFT JOIN grids g ON g.id = a.grid_id""",
-}
 
 
 @dataclass(frozen=True)
@@ -72,25 +61,67 @@ def coverage(
     mode: Mode = "time",
     speed_mps: float = 1.2,
 ) -> dict[str, Any]:
-    """Coverage rows per area, category (and tier-complete) and threshold, with the run they come from."""
+    """Coverage rows per area, category (and tier-complete) and threshold, with the run they come from.
+
+    Summed in one pass over the arrays of gis/coverage/figures.py, held per process by data version; an answer
+    is kept under the same version, so the public map's repeated requests cost one short query and the run."""
     registry = facility_registry()
     if category is not None and category != TIER_COMPLETE and category not in registry.categories:
         raise InvalidInput(
             f"unknown category {category!r}; categories are: {', '.join(registry.categories)}, {TIER_COMPLETE}",
             where="category",
         )
+    if level not in figures.LEVELS:
+        raise InvalidInput(f"level={level!r}: use one of {', '.join(figures.LEVELS)}", where="level")
     tiers = sorted(minutes) if minutes else sorted(registry.tiers)
     limits = [threshold(m, mode=mode, speed_mps=speed_mps) for m in tiers]
-    params: dict[str, Any] = {"plan": current_plan_id(session)}
-    rows: list[dict[str, Any]] = []
-    if category != TIER_COMPLETE:
-        cats = [category] if category else list(registry.categories)
-        pairs = [(c, t) for c in cats for t in limits]
-        rows += _rows(session, level, _PER_CATEGORY, pairs, params)
-    if category in (None, TIER_COMPLETE):
-        pairs = [(c.code, t) for t in limits for c in registry.categories.values() if c.tier == t.minutes]
-        rows += _rows(session, level, _TIER_COMPLETE, pairs, params)
+    key = figures.data_key(session)
+    asked = (key, level, tuple(tiers), category, mode, speed_mps)
+    rows = figures.remembered(asked)
+    if rows is None:
+        rows = _rows(figures.homes(session, key), level, limits, category)
+        figures.remember(asked, rows)
     return {"level": level, "mode": mode, "speed_mps": speed_mps, "run": run_summary(session), "rows": rows}
+
+
+def _rows(h: figures.Homes, level: str, limits: list[Threshold], category: str | None) -> list[dict[str, Any]]:
+    """Per-category rows, then tier-complete rows, each ordered by area code (none last), category, minutes."""
+    registry = facility_registry()
+    found: list[tuple[tuple[int, int, int, int, int], str, Threshold]] = []
+    if category != TIER_COMPLETE:
+        for code in [category] if category else list(registry.categories):
+            for t in limits:
+                found += [(s, code, t) for s in figures.per_category(h, level, code, t.metres)]
+    complete: list[tuple[tuple[int, int, int, int, int], str, Threshold]] = []
+    if category in (None, TIER_COMPLETE):
+        tiers = figures.registry_tiers()
+        for t in limits:
+            if t.minutes in tiers:
+                complete += [(s, TIER_COMPLETE, t) for s in figures.tier_complete(h, level, tiers[t.minutes], t.metres)]
+    areas = h.areas[level]
+
+    def order(item: tuple[tuple[int, int, int, int, int], str, Threshold]) -> tuple[bool, str, str, int]:
+        code = areas[item[0][0]][1]
+        return (code is None, code or "", item[1], item[2].minutes)
+
+    names = registry.categories
+    return [
+        {
+            "area": dict(zip(("id", "code", "name"), areas[s[0]], strict=True)),
+            "category": code,
+            "category_name": names[code].name_zh if code in names else "生活圈完整",
+            "minutes": t.minutes,
+            "threshold_m": round(t.metres, 1),
+            "buildings": s[1],
+            "buildings_covered": s[2],
+            "building_coverage": _share(s[2], s[1]),
+            "households": s[3],
+            "households_covered": s[4],
+            "household_coverage": _share(s[4], s[3]),
+        }
+        for block in (found, complete)
+        for s, code, t in sorted(block, key=order)
+    ]
 
 
 def run_summary(session: Session) -> dict[str, Any] | None:
@@ -110,82 +141,13 @@ def run_summary(session: Session) -> dict[str, Any] | None:
     }
 
 
-_PER_CATEGORY = """
-    WITH homes AS ({areas} WHERE b.residential),
-         t AS (SELECT * FROM unnest(CAST(:cats AS text[]), CAST(:minutes AS int[]), CAST(:metres AS float8[]))
-               AS t(category, minutes, metres))
-    SELECT h.area_id, h.area_code, h.area_name, t.category, t.minutes, t.metres,
-           count(*) AS buildings,
-           count(*) FILTER (WHERE r.distance_m <= t.metres) AS buildings_covered,
-           coalesce(sum(h.households), 0) AS households,
-           coalesce(sum(h.households) FILTER (WHERE r.distance_m <= t.metres), 0) AS households_covered
-    FROM homes h JOIN building_reach r ON r.building_id = h.id JOIN t ON t.category = r.category
-    GROUP BY h.area_id, h.area_code, h.area_name, t.category, t.minutes, t.metres
-"""
-
-_TIER_COMPLETE = """
-    WITH homes AS ({areas} WHERE b.residential),
-         t AS (SELECT * FROM unnest(CAST(:cats AS text[]), CAST(:minutes AS int[]), CAST(:metres AS float8[]))
-               AS t(category, minutes, metres)),
-         required AS (SELECT minutes, max(metres) AS metres, count(*) AS n FROM t GROUP BY minutes),
-         -- per building and tier: how many of the tier's categories are within reach (one row per category)
-         met AS (
-            SELECT r.building_id, t.minutes, count(*) FILTER (WHERE r.distance_m <= t.metres) AS within
-            FROM building_reach r JOIN t ON t.category = r.category
-            GROUP BY r.building_id, t.minutes)
-    SELECT h.area_id, h.area_code, h.area_name, 'tier_complete' AS category, q.minutes, q.metres,
-           count(*) AS buildings,
-           count(*) FILTER (WHERE m.within = q.n) AS buildings_covered,
-           coalesce(sum(h.households), 0) AS households,
-           coalesce(sum(h.households) FILTER (WHERE m.within = q.n), 0) AS households_covered
-    FROM homes h JOIN met m ON m.building_id = h.id JOIN required q ON q.minutes = m.minutes
-    GROUP BY h.area_id, h.area_code, h.area_name, q.minutes, q.metres
-"""
-
-
-def _rows(
-    session: Session, level: str, query: str, pairs: list[tuple[str, Threshold]], params: dict[str, Any]
-) -> list[dict[str, Any]]:
-    if level not in _AREAS:
-        raise InvalidInput(f"level={level!r}: use one of {', '.join(_AREAS)}", where="level")
-    if not pairs:
-        return []
-    result = session.execute(
-        text(query.format(areas=_AREAS[level]) + " ORDER BY area_code NULLS LAST, category, minutes"),
-        {
-            **params,
-            "cats": [c for c, _ in pairs],
-            "minutes": [t.minutes for _, t in pairs],
-            "metres": [t.metres for _, t in pairs],
-        },
-    ).mappings()
-    names = facility_registry().categories
-    return [
-        {
-            "area": {"id": r["area_id"], "code": r["area_code"], "name": r["area_name"]},
-            "category": r["category"],
-            "category_name": names[r["category"]].name_zh if r["category"] in names else "生活圈完整",
-            "minutes": r["minutes"],
-            "threshold_m": round(r["metres"], 1),
-            "buildings": r["buildings"],
-            "buildings_covered": r["buildings_covered"],
-            "building_coverage": _share(r["buildings_covered"], r["buildings"]),
-            "households": r["households"],
-            "households_covered": r["households_covered"],
-            "household_coverage": _share(r["households_covered"], r["households"]),
-        }
-        for r in result
-    ]
-
-
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
 # -- gaps ------------------------------------------------------------------------------------------------------
 
-_GAP_JOIN = "buildings b JOIN building_reach r ON r.building_id = b.id AND r.category = :cat"
-_GAP = "b.residential AND (r.distance_m IS NULL OR r.distance_m > :t)"
+_REASONS = {reach_store.NOT_ON_NETWORK: "not_on_network", reach_store.NOT_REACHED: "unreachable"}
 
 
 def gaps(
@@ -203,22 +165,47 @@ def gaps(
     if category not in facility_registry().categories:
         raise InvalidInput(f"unknown category {category!r}", where="category")
     limit_m = threshold(minutes, mode=mode, speed_mps=speed_mps).metres
-    params = {"cat": category, "t": limit_m, "limit": limit, "offset": offset, "plan": current_plan_id(session)}
-    matched = session.execute(text(f"SELECT count(*) FROM {_GAP_JOIN} WHERE {_GAP}"), params).scalar_one()
-    rows = session.execute(
-        text(f"""SELECT b.id, b.name, b.address, b.households, r.distance_m, r.facility_id,
-                        c.code AS community_code, g.code AS grid_code,
-                        CASE WHEN na.edge_id IS NULL THEN 'not_on_network'
-                             WHEN r.distance_m IS NULL THEN 'unreachable' ELSE 'too_far' END AS reason,
-                        ST_AsGeoJSON(b.footprint, 7) AS geometry
-                 FROM {_GAP_JOIN}
-                 LEFT JOIN communities c ON c.id = b.community_id
-                 LEFT JOIN assignments a ON a.unit_id = b.unit_id AND a.plan_id = :plan
-                 LEFT JOIN grids g ON g.id = a.grid_id
-                 LEFT JOIN network_access na ON na.feature = 'building' AND na.feature_id = b.id
-                 WHERE {_GAP} ORDER BY b.households DESC, b.id LIMIT :limit OFFSET :offset"""),
-        params,
-    ).mappings()
+    # Which and in what order from the arrays (most households first, then id); the page's rows from the database.
+    h = figures.homes(session)
+    missing = figures.uncovered(h, category, limit_m)
+    chosen = missing[np.lexsort((h.ids[missing], -h.households[missing]))]
+    page = h.ids[chosen[offset : offset + limit]]
+    stored = reach_store.read_category(session, category)
+    if stored is None or stored.facility_id is None or len(page) == 0:
+        page = page[:0]
+        distance, facility = np.array([], dtype=np.int32), np.array([], dtype=np.int64)
+    else:
+        at = np.searchsorted(stored.building_ids, page)
+        distance, facility = stored.distance_mm[at], stored.facility_id[at]
+    found = {
+        r["id"]: r
+        for r in session.execute(
+            text("""SELECT b.id, b.name, b.address, b.households, c.code AS community_code, g.code AS grid_code,
+                           ST_AsGeoJSON(b.footprint, 7) AS geometry
+                    FROM buildings b
+                    LEFT JOIN communities c ON c.id = b.community_id
+                    LEFT JOIN assignments a ON a.unit_id = b.unit_id AND a.plan_id = :plan
+                    LEFT JOIN grids g ON g.id = a.grid_id
+                    WHERE b.id = ANY(:ids)"""),
+            {"ids": page.tolist(), "plan": current_plan_id(session)},
+        ).mappings()
+    }
+    rows = [
+        {
+            "id": int(i),
+            "name": found[i]["name"],
+            "address": found[i]["address"],
+            "households": found[i]["households"],
+            "distance_m": int(d) / 1000 if d >= 0 else None,
+            "facility_id": int(f) if f != reach_store.NO_FACILITY else None,
+            "community_code": found[i]["community_code"],
+            "grid_code": found[i]["grid_code"],
+            "reason": _REASONS.get(int(d), "too_far"),
+            "geometry": found[i]["geometry"],
+        }
+        for i, d, f in zip(page.tolist(), distance, facility, strict=True)
+        if i in found
+    ]
     features = [
         {
             "type": "Feature",
@@ -233,7 +220,7 @@ def gaps(
         "category": category,
         "minutes": minutes,
         "threshold_m": round(limit_m, 1),
-        "numberMatched": matched,
+        "numberMatched": len(chosen),
         "numberReturned": len(features),
         "features": features,
     }

@@ -26,15 +26,24 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def _psycopg_url(url: str) -> str:
+    """A plain postgresql:// URL as SQLAlchemy's psycopg 3 dialect takes it."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
 def database_url(settings: Settings) -> str:
     """The URL the app uses: GRIDMAP_DATABASE_URL as given, else the embedded cluster's app role (the cluster
     started on demand)."""
     if settings.database_url:
-        url = settings.database_url
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        return url
+        return _psycopg_url(settings.database_url)
     return EmbeddedCluster(settings).ensure_running().url()
+
+
+def read_database_url(settings: Settings) -> str | None:
+    """The URL of the read replica (GRIDMAP_READ_DATABASE_URL), or None: every read stays on the primary."""
+    return _psycopg_url(settings.read_database_url) if settings.read_database_url else None
 
 
 # Connections an engine's pool hands out at most (per process): the app keeps its request threads below this.
@@ -51,6 +60,60 @@ def make_engine(url: str) -> Engine:
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
         connect_args={"options": "-c jit=off"},
+    )
+
+
+# A replica that does not answer within this is passed over (its reads go to the primary) rather than holding
+# the request for the driver's default of no timeout at all.
+REPLICA_CONNECT_TIMEOUT_S = 2
+
+
+def make_read_engine(settings: Settings) -> Engine | None:
+    """The engine of the read replica, or None when none is configured.
+
+    The primary's pool size: a request holds at most one replica session besides its primary one, so the
+    request slots (api.deps.session_slot) bound both pools alike. Transactions are read-only, so a read route
+    that tries to write fails the same way on any server named as the replica, a primary included."""
+    url = read_database_url(settings)
+    if url is None:
+        return None
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        connect_args={
+            "options": "-c jit=off -c default_transaction_read_only=on",
+            "connect_timeout": REPLICA_CONNECT_TIMEOUT_S,
+        },
+    )
+
+
+# -- read-your-writes: a client's last write as a WAL position (api/replicas.py carries it) -----------------------
+
+# How PostgreSQL prints a pg_lsn: two hexadecimal halves of a 64-bit WAL position.
+_LSN = re.compile(r"^[0-9A-F]{1,8}/[0-9A-F]{1,8}$", re.IGNORECASE)
+
+
+def parse_lsn(value: str | None) -> str | None:
+    """A WAL position as PostgreSQL prints it ("16/B374D848"), or None for anything else (nothing to wait for)."""
+    if value is None or not _LSN.match(value.strip()):
+        return None
+    return value.strip().upper()
+
+
+def wal_position(session: Session) -> str:
+    """The primary's WAL write position; read after a commit it is at or past that commit's record."""
+    return session.execute(text("SELECT pg_current_wal_lsn()::text")).scalar_one()
+
+
+def has_replayed(session: Session, lsn: str) -> bool:
+    """Whether the session's server shows every commit up to WAL position `lsn`: a standby once it has replayed
+    that far; a server not in recovery (a primary named as the replica, or a promoted standby) always."""
+    return bool(
+        session.execute(
+            text("SELECT NOT pg_is_in_recovery() OR pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"), {"lsn": lsn}
+        ).scalar_one()
     )
 
 

@@ -167,18 +167,6 @@ class WalkNode(Base):
     geom = mapped_column(geometry("POINT"), nullable=False)
 
 
-class NetworkAccess(Base):
-    """Where a building or facility meets the walking graph, from the latest coverage run."""
-
-    __tablename__ = "network_access"
-    feature: Mapped[str] = mapped_column(String(16), primary_key=True)  # "building" | "facility"
-    feature_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    edge_id: Mapped[int | None] = mapped_column(BigInteger)  # walk_edges.id; NULL: nothing within the snap distance
-    position_m: Mapped[float | None] = mapped_column(Float)  # along the edge from its source node
-    access_m: Mapped[float | None] = mapped_column(Float)
-    component: Mapped[int | None] = mapped_column(Integer)
-
-
 class CoverageRun(Base):
     """One computation of walking distances (all categories, or some), run in the background."""
 
@@ -194,20 +182,6 @@ class CoverageRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     report = mapped_column(JSONB, nullable=True)
     error: Mapped[str | None] = mapped_column(Text)
-
-
-class BuildingReach(Base):
-    """Network distance from each building to the nearest facility of each category (NULL: none reachable).
-
-    Coverage is a GROUP BY over this table joined to buildings. No foreign keys: checking a million of them
-    made a full rewrite four times slower, and rows of a deleted building are never joined."""
-
-    __tablename__ = "building_reach"
-    category: Mapped[str] = mapped_column(String(64), primary_key=True)
-    building_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    distance_m: Mapped[float | None] = mapped_column(Float)
-    facility_id: Mapped[int | None] = mapped_column(BigInteger)
-    run_id: Mapped[int] = mapped_column(Integer)
 
 
 # -- living base data: batches, versions, field visits (gis/basedata) --------------------------------
@@ -743,3 +717,39 @@ class IncidentAssignee(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     assigned_by: Mapped[str] = mapped_column(Text)
+
+
+# -- coverage, compact (migration 0020; gis/coverage/reach_store.py): `building_reach` and `network_access` are
+# views of these in the old one-row-per-building shape.
+
+
+class CoverageBuildings(Base):
+    """The buildings a coverage run measured, ascending: the order of every array of its `coverage_reach` rows."""
+
+    __tablename__ = "coverage_buildings"
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    building_id = mapped_column(postgresql.ARRAY(BigInteger), nullable=False)
+
+
+class CoverageReach(Base):
+    """Per category, the walking distance from each building of its run to the nearest facility, in millimetres
+    (-1: none reachable, -2: the building is not on the network), and that facility (0: none)."""
+
+    __tablename__ = "coverage_reach"
+    category: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("coverage_buildings.run_id", ondelete="CASCADE"), index=True)
+    distance_mm = mapped_column(postgresql.ARRAY(Integer), nullable=False)
+    facility_id = mapped_column(postgresql.ARRAY(BigInteger), nullable=False)
+
+
+class CoverageSnaps(Base):
+    """Where buildings and facilities meet the walking graph, one row per feature kind, arrays aligned by
+    feature id (edge 0, NaN position and access, component -1: nothing within the snap distance)."""
+
+    __tablename__ = "coverage_snaps"
+    feature: Mapped[str] = mapped_column(String(16), primary_key=True)  # "building" | "facility"
+    feature_id = mapped_column(postgresql.ARRAY(BigInteger), nullable=False)
+    edge_id = mapped_column(postgresql.ARRAY(BigInteger), nullable=False)
+    position_m = mapped_column(postgresql.ARRAY(Float), nullable=False)
+    access_m = mapped_column(postgresql.ARRAY(Float), nullable=False)
+    component = mapped_column(postgresql.ARRAY(Integer), nullable=False)

@@ -32,8 +32,9 @@ HOST = "127.0.0.1"
 
 # The app may only add to and read these (the audit trail).
 APPEND_ONLY = frozenset({"audit_log"})
-# Coverage recomputes rewrite these whole with TRUNCATE (gis/coverage/compute.py): faster than DELETE, still atomic.
-TRUNCATED_BY_APP = frozenset({"network_access", "building_reach"})
+# Tables the app rewrites whole with TRUNCATE. None now: coverage runs replace a few rows of arrays with DELETE
+# (gis/coverage/reach_store.py), which keeps the old figures readable until the run commits.
+TRUNCATED_BY_APP: frozenset[str] = frozenset()
 # `<table>_history` is written by statement triggers that run as the invoker (migration 0008): the app adds and
 # closes versions through them, but never deletes one.
 HISTORY_SUFFIX = "_history"

@@ -37,6 +37,14 @@ from pandas.api.types import is_numeric_dtype
 from pyproj import CRS
 
 from gis.errors import FileRejected
+from gis.exchange.point_files import (  # the names stay importable from here (gis.exchange.load uses them)
+    FORMULA_STARTS,
+    coordinate_columns,
+    missing_coordinates,
+)
+from gis.exchange.point_files import LAT_COLUMNS as LAT_COLUMNS
+from gis.exchange.point_files import LON_COLUMNS as LON_COLUMNS
+from gis.exchange.point_files import WKT_COLUMNS as WKT_COLUMNS
 from gis.geo import china_offsets
 from gis.geo.crs import STORAGE_CRS, parse_crs
 
@@ -52,11 +60,7 @@ FORMATS = {
 }
 TABLES = ("CSV", "XLSX")  # formats of attribute tables (read_table)
 
-LON_COLUMNS = ("lon", "lng", "longitude", "x", "经度")
-LAT_COLUMNS = ("lat", "latitude", "y", "纬度")
-WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom", "几何")
-# A text cell starting with one of these is a formula to Excel and LibreOffice (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The coordinate column names and the formula starts live with the fast point reader (gis.exchange.point_files).
 _QUOTE = "'"
 # `book.xlsx#Sheet`, `drawing.dxf#Layer`: the first ".xlsx#" / ".dxf#" splits, as sheet and layer names may hold '#'.
 _PART = re.compile(r"^(.*?\.(?:xlsx|dxf))#(.+)$", re.IGNORECASE | re.DOTALL)
@@ -252,10 +256,7 @@ def _xlsx_table(path: Path, sheet: str | None, rows: int | None = None) -> pd.Da
 
 def _geometry_table(table: pd.DataFrame, name: str, kind: str) -> gpd.GeoDataFrame:
     """Geometry from a WKT column or lon/lat columns of a text table; the other columns as text or None."""
-    columns = {c.strip().lower(): c for c in table.columns}
-    wkt = next((columns[c] for c in WKT_COLUMNS if c in columns), None)
-    lon = next((columns[c] for c in LON_COLUMNS if c in columns), None)
-    lat = next((columns[c] for c in LAT_COLUMNS if c in columns), None)
+    wkt, lon, lat = coordinate_columns(table.columns)
     if wkt is not None:
         text = table.pop(wkt).str.strip().replace("", None)
         geometry = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
@@ -265,11 +266,7 @@ def _geometry_table(table: pd.DataFrame, name: str, kind: str) -> gpd.GeoDataFra
         geometry = shapely.points(x, y)
         geometry[~(np.isfinite(x) & np.isfinite(y))] = None
     else:
-        raise FileRejected(
-            f"{name}: {kind} needs a WKT column ({', '.join(WKT_COLUMNS)}) or lon/lat columns "
-            f"({'/'.join(LON_COLUMNS)} and {'/'.join(LAT_COLUMNS)}); found {', '.join(map(str, table.columns))}",
-            where="columns",
-        )
+        raise missing_coordinates(name, kind, table.columns)
     return gpd.GeoDataFrame(_text_or_none(table), geometry=gpd.GeoSeries(geometry), crs=None)
 
 

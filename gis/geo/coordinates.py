@@ -176,5 +176,8 @@ def point_to_wgs84(x: float, y: float, system: str = "wgs84", *, where: str = "l
     """Convert one point given in `system` to WGS 84 (lon, lat) floats."""
     if np.ndim(x) != 0 or np.ndim(y) != 0:
         raise InvalidInput("a point needs one x and one y number", where=where)
+    west, south, east, north = CHINA_BOUNDS
+    if system == "wgs84" and west <= x <= east and south <= y <= north:
+        return float(x), float(y)  # the usual point: nothing to convert or refuse (the locate hot path)
     lon, lat = to_wgs84(x, y, system, where=where)
     return float(lon), float(lat)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 from pyproj import CRS, Transformer
 
-from gis.db.models import STORAGE_SRID
 from gis.errors import FileRejected
 from gis.registry import ascii_digits
 
+# WGS 84, as gis.db.models.STORAGE_SRID (tests/unit/test_assign_files.py holds them equal): importing the ORM models
+# for the number would load SQLAlchemy into light commands such as `gridmap assign`.
+STORAGE_SRID = 4326
 STORAGE_CRS = CRS.from_epsg(STORAGE_SRID)
 
 # Generous envelope of mainland China, Hainan and Taiwan; used to pick the Gauss-Krüger family.

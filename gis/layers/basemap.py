@@ -35,6 +35,8 @@ BUILDINGS_MIN_ZOOM = 15
 # Area label points: districts at city zooms, then streets (街道), then communities and named green/water.
 PLACE_ZOOMS = {"district": (MIN_ZOOM, 12), "street": (12, 14), "community": (15, MAX_ZOOM)}
 LANDCOVER_LABEL_ZOOM = 15
+# The tile_versions counters of the tables read below: tiles are cached until one of them changes.
+SOURCES = ("buildings", "communities", "districts", "landcover", "network_edges", "streets")
 
 _STATEMENT = text("""
 WITH tile AS (

@@ -106,10 +106,20 @@ class Attribute:
 @dataclass(frozen=True)
 class Tiles:
     """Vector tiles of the layer: from `min_zoom` on, with these attributes (names of the layer's public
-    attributes, or attributes of their own). Tiles reach public pages: only public attributes are allowed."""
+    attributes, or attributes of their own). Tiles reach public pages: only public attributes are allowed.
+
+    Below `detail_zoom` (None: at every zoom the tiles are whole) a tile is an overview: features smaller than
+    `min_area_px` square pixels of a 256-pixel tile at that zoom are left out (too small to see), outlines are
+    simplified to a fraction of a pixel, and features carry only `overview_attributes` (names among
+    `attributes`: what the pages' styles read at those zooms). `cached`: tiles are kept by data version (a
+    layer whose attributes depend on the time of day, like overdue incidents, is rendered every time)."""
 
     min_zoom: int
     attributes: tuple[str | Attribute, ...]
+    detail_zoom: int | None = None
+    min_area_px: float = 0.0
+    overview_attributes: tuple[str, ...] = ()
+    cached: bool = True
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,9 @@ class Layer:
         leaked = {a.name for a in (*self.served, *self.tile_attributes)} & private
         if leaked:
             raise ValueError(f"layer {self.name}: private fields {sorted(leaked)} in a public output")
+        unknown = set(self.tiles.overview_attributes if self.tiles else ()) - {a.name for a in self.tile_attributes}
+        if unknown:
+            raise ValueError(f"layer {self.name}: overview attributes {sorted(unknown)} are not tile attributes")
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -173,6 +186,14 @@ class Layer:
             return ()
         known = {a.name: a for a in (*self.file_attributes("staff"), *self.served)}
         return tuple(a if isinstance(a, Attribute) else known[a] for a in self.tiles.attributes)
+
+    @property
+    def overview_tile_attributes(self) -> tuple[Attribute, ...]:
+        """What features carry in overview tiles (below Tiles.detail_zoom): some of the tile attributes."""
+        if self.tiles is None:
+            return ()
+        attributes = {a.name: a for a in self.tile_attributes}
+        return tuple(attributes[name] for name in self.tiles.overview_attributes)
 
 
 def now() -> datetime:
@@ -273,7 +294,11 @@ LAYERS: dict[str, Layer] = {
             ),
             derived=(COMMUNITY_CODE,),
             description="Building footprints with floors and household counts.",
-            tiles=Tiles(13, ("households", "residential", "floors", "name", "community_code")),
+            # Overviews below z16: the planner's style reads no property (maps/static/gridmap/planner.js), and a
+            # dense z13 tile held 37,000 buildings of under a pixel each (issue 18).
+            tiles=Tiles(
+                13, ("households", "residential", "floors", "name", "community_code"), detail_zoom=16, min_area_px=0.5
+            ),
         ),
         Layer(
             "facilities",
@@ -331,7 +356,12 @@ LAYERS: dict[str, Layer] = {
                 COMMUNITY_CODE,
             ),
             temporal="reported_at",
-            tiles=Tiles(8, ("category", "status", Attribute("reported_at", "str", AsText("reported_at")), "overdue")),
+            # `overdue` turns true as time passes, without a write: not cached.
+            tiles=Tiles(
+                8,
+                ("category", "status", Attribute("reported_at", "str", AsText("reported_at")), "overdue"),
+                cached=False,
+            ),
         ),
     )
 }

@@ -26,6 +26,22 @@ time, so a point on a segment lands in a cell of the block spanned by the segmen
 a boundary reaches (as the lookup computes cells) is "check". The remaining cells form 4-connected
 components that no boundary crosses, so each component lies in one region of the arrangement; one
 exact query per component (at a cell centre) labels all of its cells.
+
+The nearest search is fast the same way (`_Approach`): a second, coarser raster over the extent and a margin
+around it lists, per cell, the grids' boundary segments (in the metric CRS) that can hold the nearest point for
+any point of the cell: those within d + 2r of the cell's centre, d being the centre's distance to the nearest
+segment and r the cell's radius (a point p of the cell is within d + r of some segment, so a segment at p's
+least distance is within d + 2r of the centre). A point's distance to a grid is then the least of GEOS's own
+point-to-segment formula over those segments, computed in numpy in the same IEEE operations, so the metres are
+bit for bit those of `shapely.distance` (tests hold it to equality). Points off that raster, in a cell without a
+list, or within `tiny` metres of a boundary (where the projected point may lie inside a grid whose lon/lat
+polygon does not cover it, and GEOS says 0) take the exact STRtree path. The lists take a while to build on a
+city (seconds), so they are built only on request (`complete()`, as gis.locate.bulk does for the plan index it
+keeps on disk); until then every uncovered point takes the exact path.
+
+A locator is plain data (arrays and WKB): `state()` / `from_state()` store it (gis.locate.bulk keeps one on
+disk per plan content) and it pickles to batch workers (gis.batch). Building needs scipy and pyproj; looking up
+points inside grids needs only numpy and shapely.
 """
 
 from __future__ import annotations
@@ -35,21 +51,29 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike
-from pyproj import CRS, Transformer
-from scipy import ndimage
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from pyproj import Transformer
 
 CHECK = -2  # raster code: a boundary passes through the cell, test the point exactly
 NONE = -1  # raster code: the cell lies in no grid (the point goes straight to the nearest search)
-CELLS_PER_GRID = 1024  # target raster cells per grid: ~32×32, so boundary cells are a small share
+CELLS_PER_GRID = 4096  # target raster cells per grid: ~64×64, so boundary cells are a small share
 MAX_CELLS = 12_000_000  # memory cap: 24 MB as int16, 48 MB as int32
+APPROACH_CELLS_PER_GRID = 512  # nearest-search cells per grid (~22×22): a handful of segments per cell
+MAX_APPROACH_CELLS = 1_000_000
+APPROACH_MARGIN = 0.1  # the nearest-search raster reaches this share of the extent beyond it on each side
 _BIG = np.iinfo(np.int64).max
 _WORKERS = os.cpu_count() or 1
 _MIN_CHUNK = 20_000  # fewer points than this per thread are not worth a thread
+_DISTANCE_SLICE = 8192  # point-segment pairs computed at once (their temporaries stay in cache)
+_MAX_CHUNK = 500_000  # more points than this are taken in several chunks (bounds the temporaries' memory)
+STATE_FORMAT = 1  # bump when `state()` changes: stored locators of another format are rebuilt
 
 _Covering = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (lon, lat) -> grid index or NONE
 
@@ -69,16 +93,42 @@ class _Raster:
     inv_dy: float  # cells per degree of latitude
     cells: np.ndarray  # (ny, nx) grid index, NONE or CHECK
 
-    def lookup(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Raster code per point; CHECK for points off the raster (and NaN)."""
+    def cell_index(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Flat cell index per point; -1 for points off the raster (and NaN)."""
         ny, nx = self.cells.shape
         # Same float expression as at build time: monotone, so cells agree with the marked boundary.
         fx = np.floor((lon - self.x0) * self.inv_dx)
         fy = np.floor((lat - self.y0) * self.inv_dy)
         ok = (fx >= 0) & (fx < nx) & (fy >= 0) & (fy < ny)  # False for NaN too
-        out = np.full(lon.shape, CHECK, dtype=np.int64)
-        out[ok] = self.cells[fy[ok].astype(np.intp), fx[ok].astype(np.intp)]
-        return out
+        flat = np.where(ok, fy * nx + fx, -1.0)
+        return flat.astype(np.int64)
+
+    def lookup(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Raster code per point; CHECK for points off the raster (and NaN)."""
+        flat = self.cell_index(lon, lat)
+        code = self.cells.ravel()[np.maximum(flat, 0)].astype(np.int64)
+        code[flat < 0] = CHECK
+        return code
+
+
+@dataclass(frozen=True)
+class _Approach:
+    """Per cell of a raster, the boundary segments (metric CRS) that may hold the nearest point (see the module)."""
+
+    raster: _Raster  # `cells` unused (empty); shape in `shape`
+    shape: tuple[int, int]
+    offsets: np.ndarray  # int64 (cells + 1,): the cell's segments are segments[offsets[c]:offsets[c + 1]]
+    segments: np.ndarray  # int32 segment ids grouped by cell
+    ends: np.ndarray  # float64 (4, segments): ax, ay, bx, by in metres
+    grid: np.ndarray  # int64 grid index of each segment
+    tiny: float  # metres: nearer than this the projected point may lie in a grid that does not cover it
+
+    def cell_index(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        ny, nx = self.shape
+        fx = np.floor((lon - self.raster.x0) * self.raster.inv_dx)
+        fy = np.floor((lat - self.raster.y0) * self.raster.inv_dy)
+        ok = (fx >= 0) & (fx < nx) & (fy >= 0) & (fy < ny)
+        return np.where(ok, fy * nx + fx, -1.0).astype(np.int64)
 
 
 class GridLocator:
@@ -86,50 +136,121 @@ class GridLocator:
 
     def __init__(
         self,
-        grids: gpd.GeoSeries | gpd.GeoDataFrame,
+        grids: gpd.GeoSeries | gpd.GeoDataFrame | np.ndarray | Sequence[Any],
         *,
         metric_crs: int | str,
         order: Sequence | None = None,
     ) -> None:
-        series = grids.geometry if isinstance(grids, gpd.GeoDataFrame) else grids
-        if series.crs is not None and not CRS.from_user_input(series.crs).equals(CRS.from_epsg(4326)):
-            series = series.to_crs(4326)
-        self.geoms: np.ndarray = np.asarray(series.values, dtype=object)
-        self.index = grids.index
-        n = len(self.geoms)
+        geoms = _wgs84_geometries(grids)
+        n = len(geoms)
         if order is not None and len(order) != n:
             raise ValueError(f"order has {len(order)} keys for {n} grids")
-        self.rank = _ranks(order, n)
-        self._by_rank = np.empty_like(self.rank)  # grid index of each rank (inverse permutation)
-        self._by_rank[self.rank] = np.arange(n)
-        shapely.prepare(self.geoms)
-        self._tree = shapely.STRtree(self.geoms)
-        self._to_metric = Transformer.from_crs(4326, metric_crs, always_xy=True)
-        self._metric: tuple[shapely.STRtree, np.ndarray] | None = None  # built on first nearest search
-        self._extent = shapely.total_bounds(self.geoms) if n else np.full(4, np.nan)
+        self._setup(geoms, _ranks(order, n), str(metric_crs))
         self._raster = _build_raster(self.geoms, self._covering) if n else None
+        self._approach: _Approach | None = None  # built by complete(); until then the nearest search is exact
+
+    def _setup(self, geoms: np.ndarray, rank: np.ndarray, metric_crs: str) -> None:
+        self.geoms: np.ndarray = geoms
+        self.rank = rank
+        self._by_rank = np.empty_like(self.rank)  # grid index of each rank (inverse permutation)
+        self._by_rank[self.rank] = np.arange(len(geoms))
+        self.metric_crs = metric_crs
+        self._tree_: shapely.STRtree | None = None  # built on first exact query
+        self._to_metric_: Transformer | None = None
+        self._metric: tuple[shapely.STRtree, np.ndarray] | None = None  # built on first exact nearest search
+        self._extent = shapely.total_bounds(geoms) if len(geoms) else np.full(4, np.nan)
 
     def __len__(self) -> int:
         return len(self.geoms)
+
+    def complete(self) -> GridLocator:
+        """Build what the nearest search needs now (before storing or sending the locator), not on first use."""
+        if self._raster is not None and self._approach is None:
+            lookup = self._raster.lookup
+            self._approach = _build_approach(self.geoms, self._extent, self._project_coords, self._to_metric, lookup)
+        return self
+
+    # -- storing and sending --------------------------------------------------------------------------
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The locator as named arrays (no pickle needed: np.savez / np.load(allow_pickle=False) store it)."""
+        self.complete()
+        wkb = shapely.to_wkb(self.geoms)
+        sizes = np.fromiter((len(b) for b in wkb), dtype=np.int64, count=len(wkb))
+        state = {
+            "format": np.array(STATE_FORMAT),
+            "metric_crs": np.array(self.metric_crs),
+            "wkb": np.frombuffer(b"".join(wkb), dtype=np.uint8),
+            "wkb_offsets": np.concatenate([[0], np.cumsum(sizes)]),
+            "rank": self.rank,
+        }
+        if self._raster is not None and self._approach is not None:
+            r, a = self._raster, self._approach
+            state |= {
+                "raster_frame": np.array([r.x0, r.y0, r.inv_dx, r.inv_dy]),
+                "raster_cells": r.cells,
+                "approach_frame": np.array([a.raster.x0, a.raster.y0, a.raster.inv_dx, a.raster.inv_dy, a.tiny]),
+                "approach_shape": np.array(a.shape),
+                "approach_offsets": a.offsets,
+                "approach_segments": a.segments,
+                "approach_ends": a.ends,
+                "approach_grid": a.grid,
+            }
+        return state
+
+    @classmethod
+    def from_state(cls, state: Any) -> GridLocator:
+        """The locator `state()` described (a dict of arrays or an open npz file)."""
+        if int(state["format"]) != STATE_FORMAT:
+            raise ValueError(f"stored locator format {int(state['format'])}, expected {STATE_FORMAT}")
+        offsets = state["wkb_offsets"]
+        data = state["wkb"].tobytes()
+        wkb = np.array([data[a:b] for a, b in itertools.pairwise(offsets.tolist())], dtype=object)
+        geoms = shapely.from_wkb(wkb) if len(wkb) else np.empty(0, dtype=object)
+        locator = cls.__new__(cls)
+        locator._setup(geoms, np.asarray(state["rank"], dtype=np.int64), str(state["metric_crs"]))
+        locator._raster = locator._approach = None
+        if "raster_frame" in state:
+            x0, y0, inv_dx, inv_dy = state["raster_frame"].tolist()
+            locator._raster = _Raster(x0, y0, inv_dx, inv_dy, state["raster_cells"])
+            ax0, ay0, a_dx, a_dy, tiny = state["approach_frame"].tolist()
+            ny, nx = state["approach_shape"].tolist()
+            locator._approach = _Approach(
+                _Raster(ax0, ay0, a_dx, a_dy, np.empty((0, 0), dtype=np.int16)),
+                (ny, nx),
+                state["approach_offsets"],
+                state["approach_segments"],
+                state["approach_ends"],
+                state["approach_grid"],
+                tiny,
+            )
+        return locator
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (GridLocator.from_state, (self.state(),))
+
+    # -- locating -------------------------------------------------------------------------------------
 
     def locate(self, lon: ArrayLike, lat: ArrayLike, *, snap_m: float = 50.0) -> Located:
         x = np.atleast_1d(np.asarray(lon, dtype=np.float64)).ravel()
         y = np.atleast_1d(np.asarray(lat, dtype=np.float64)).ravel()
         if x.shape != y.shape:
             raise ValueError(f"lon and lat differ in length: {x.size} and {y.size}")
-        grid = np.full(x.size, -1, dtype=np.int64)
         distance = np.zeros(x.size, dtype=np.float64)
         if self._raster is None:
             distance[:] = np.inf
-            return Located(grid, np.full(x.size, "outside", dtype="<U8"), distance)
+            return Located(np.full(x.size, -1, dtype=np.int64), np.full(x.size, "outside", dtype="<U8"), distance)
 
-        code = self._raster.lookup(x, y)
-        check = np.flatnonzero((code == CHECK) & self._within_extent(x, y))
-        code[code == CHECK] = NONE  # off the grids' extent: covered by none
-        code[check] = self._covering(x[check], y[check])
+        grid = self._raster.lookup(x, y)
+        unsure = np.flatnonzero(grid == CHECK)
+        if unsure.size:
+            xu, yu = x[unsure], y[unsure]
+            check = self._within_extent(xu, yu)  # off the grids' extent: covered by none
+            found = np.full(unsure.size, NONE, dtype=np.int64)
+            found[check] = self._covering(xu[check], yu[check])
+            grid[unsure] = found
         finite = np.isfinite(x) & np.isfinite(y)
-        grid[:] = code
-        uncovered = np.flatnonzero((code < 0) & finite)
+        uncovered = np.flatnonzero((grid < 0) & finite)
         grid[uncovered], distance[uncovered] = self._nearest(x[uncovered], y[uncovered])
         distance[~finite] = np.nan
 
@@ -144,20 +265,52 @@ class GridLocator:
 
     # -- exact paths ------------------------------------------------------------------------------------
 
+    @property
+    def _tree(self) -> shapely.STRtree:
+        if self._tree_ is None:
+            shapely.prepare(self.geoms)
+            self._tree_ = shapely.STRtree(self.geoms)
+        return self._tree_
+
+    @property
+    def _to_metric(self) -> Transformer:
+        if self._to_metric_ is None:
+            from pyproj import Transformer  # only the nearest search needs pyproj
+
+            self._to_metric_ = Transformer.from_crs(4326, self.metric_crs, always_xy=True)
+        return self._to_metric_
+
     def _covering(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per point, the first grid in `order` that covers it, or NONE."""
-        return _in_chunks(self._covering_chunk, x, y)[0]
+        tree = self._tree  # build before the threads start
+        return _in_chunks(lambda a, b: self._covering_chunk(tree, a, b), x, y)[0]
 
-    def _covering_chunk(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
-        hit, tree_idx = self._tree.query(shapely.points(x, y), predicate="covered_by")
+    def _covering_chunk(self, tree: shapely.STRtree, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray]:
+        hit, tree_idx = tree.query(shapely.points(x, y), predicate="covered_by")
         return (self._first_in_order(x.size, hit, tree_idx),)
 
     def _nearest(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per point, the nearest grid in metric CRS (ties by `order`) and its distance in metres."""
-        tree, members = self.metric_tree  # build before the threads start
+        if x.size == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0)
         mx, my = self._to_metric.transform(x, y)
-        grid, distance = _in_chunks(lambda a, b: self._nearest_chunk(tree, members, a, b), mx, my)
+        approach = self._approach
+        if approach is None:  # not built (complete()): worth its build only for large and repeated jobs
+            rank, distance = self._nearest_exact(mx, my)
+            return self._by_rank[rank], distance
+        cell = approach.cell_index(x, y)
+        grid, distance = _in_chunks(lambda a, b, c: _nearest_by_segments(approach, self.rank, a, b, c), mx, my, cell)
+        exact = np.flatnonzero(grid < 0)  # off the raster, no list, or too near a boundary
+        if exact.size:
+            grid[exact], distance[exact] = self._nearest_exact(mx[exact], my[exact])
+        grid[grid >= 0] = self._by_rank[grid[grid >= 0]]  # _nearest_by_segments answers ranks
         return grid, distance
+
+    def _nearest_exact(self, mx: np.ndarray, my: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ranks of the nearest grids of projected points by STRtree (GEOS distances), and the distances."""
+        tree, members = self.metric_tree  # build before the threads start
+        grid, distance = _in_chunks(lambda a, b: self._nearest_chunk(tree, members, a, b), mx, my)
+        return self.rank[grid], distance
 
     def _nearest_chunk(
         self, tree: shapely.STRtree, members: np.ndarray, mx: np.ndarray, my: np.ndarray
@@ -197,14 +350,30 @@ class GridLocator:
         return out
 
 
-def _in_chunks(fn: Callable[..., tuple[np.ndarray, ...]], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """`fn(x, y)` over chunks in threads: shapely's STRtree queries release the GIL, so cores add up."""
-    chunks = min(_WORKERS, max(1, x.size // _MIN_CHUNK))
+def _wgs84_geometries(grids: Any) -> np.ndarray:
+    """Grid polygons as an object array in EPSG:4326 (a GeoSeries/GeoDataFrame is moved there; arrays are taken
+    to be in it already)."""
+    if hasattr(grids, "geometry") and hasattr(grids, "crs"):  # geopandas, without importing it here
+        series = grids.geometry
+        if series.crs is not None:
+            from pyproj import CRS
+
+            if not CRS.from_user_input(series.crs).equals(CRS.from_epsg(4326)):
+                series = series.to_crs(4326)
+        return np.asarray(series.values, dtype=object)
+    return np.asarray(grids, dtype=object).ravel()
+
+
+def _in_chunks(fn: Callable[..., tuple[np.ndarray, ...]], *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`fn(*columns)` over chunks in threads: shapely's STRtree queries and numpy's large array operations release
+    the GIL, so cores add up."""
+    size = columns[0].size
+    chunks = max(min(_WORKERS, size // _MIN_CHUNK), -(-size // _MAX_CHUNK), 1)
     if chunks == 1:
-        return fn(x, y)
-    bounds = np.linspace(0, x.size, chunks + 1).astype(int)
-    with ThreadPoolExecutor(chunks) as pool:
-        parts = list(pool.map(fn, *zip(*[(x[a:b], y[a:b]) for a, b in itertools.pairwise(bounds)], strict=True)))
+        return fn(*columns)
+    bounds = np.linspace(0, size, chunks + 1).astype(int)
+    with ThreadPoolExecutor(min(chunks, _WORKERS)) as pool:
+        parts = list(pool.map(fn, *[[c[a:b] for a, b in itertools.pairwise(bounds)] for c in columns]))
     return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
 
@@ -225,7 +394,7 @@ def _ranks(order: Sequence | None, n: int) -> np.ndarray:
 def _build_raster(geoms: np.ndarray, covering: _Covering) -> _Raster:
     """Raster of grid index / NONE / CHECK over the grids' extent (see the module docstring)."""
     west, south, east, north = shapely.total_bounds(geoms)
-    nx, ny = _raster_shape(west, south, east, north, len(geoms))
+    nx, ny = _raster_shape(west, south, east, north, CELLS_PER_GRID * len(geoms), MAX_CELLS)
     # A tiny pad so the extent's max edge is inside the last cell rather than on the raster's edge.
     inv_dx = nx / ((east - west) * (1 + 1e-9) or 1e-9)
     inv_dy = ny / ((north - south) * (1 + 1e-9) or 1e-9)
@@ -235,9 +404,9 @@ def _build_raster(geoms: np.ndarray, covering: _Covering) -> _Raster:
     return _Raster(west, south, inv_dx, inv_dy, cells.astype(dtype))
 
 
-def _raster_shape(west: float, south: float, east: float, north: float, n: int) -> tuple[int, int]:
-    """(nx, ny) for about CELLS_PER_GRID cells per grid, cells roughly square on the ground."""
-    target = min(MAX_CELLS, max(4096, CELLS_PER_GRID * n))
+def _raster_shape(west: float, south: float, east: float, north: float, cells: int, cap: int) -> tuple[int, int]:
+    """(nx, ny) for about `cells` cells (at least 4096, at most `cap`), cells roughly square on the ground."""
+    target = min(cap, max(4096, cells))
     width = max(east - west, 1e-9) * np.cos(np.radians((south + north) / 2))  # ground-proportional
     height = max(north - south, 1e-9)
     side = np.sqrt(width * height / target)
@@ -247,7 +416,7 @@ def _raster_shape(west: float, south: float, east: float, north: float, n: int) 
 
 
 def _cell_of(x: np.ndarray, y: np.ndarray, x0: float, y0: float, inv_dx: float, inv_dy: float):
-    # Identical to _Raster.lookup: the exactness argument needs the same expression.
+    # Identical to _Raster.cell_index: the exactness argument needs the same expression.
     return np.floor((x - x0) * inv_dx), np.floor((y - y0) * inv_dy)
 
 
@@ -283,6 +452,8 @@ def _label_free_cells(
     check: np.ndarray, x0: float, y0: float, inv_dx: float, inv_dy: float, covering: _Covering
 ) -> np.ndarray:
     """Grid index (or NONE) for every non-check cell, one exact query per connected component."""
+    from scipy import ndimage  # only building a raster needs scipy
+
     labels, count = ndimage.label(~check)  # 4-connectivity: components share cell edges
     flat = labels.ravel()
     representative = np.zeros(count + 1, dtype=np.intp)
@@ -296,3 +467,155 @@ def _label_free_cells(
     lut[0] = CHECK
     lut[1:] = covering(cx, cy)
     return lut[labels]
+
+
+# -- the nearest search ---------------------------------------------------------------------------------
+
+
+def _segments(metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every boundary segment of every grid, as GEOS walks them: ends (4, n) and grid index (n,)."""
+    parts, part_grid = shapely.get_parts(metric, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    same = coord_ring[1:] == coord_ring[:-1]
+    ends = np.stack([coords[:-1, 0][same], coords[:-1, 1][same], coords[1:, 0][same], coords[1:, 1][same]])
+    return ends, part_grid[ring_part[coord_ring[:-1][same]]].astype(np.int64)
+
+
+def _build_approach(
+    geoms: np.ndarray,
+    extent: np.ndarray,
+    project: Callable[[np.ndarray], np.ndarray],
+    to_metric: Transformer,
+    lookup: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> _Approach:
+    """Candidate boundary segments per cell of a raster over the grids' extent and a margin (see the module)."""
+    metric = shapely.transform(geoms, project)
+    ends, seg_grid = _segments(metric)
+    west, south, east, north = extent
+    pad_x, pad_y = APPROACH_MARGIN * (east - west), APPROACH_MARGIN * (north - south)
+    west, south, east, north = west - pad_x, south - pad_y, east + pad_x, north + pad_y
+    cells = int(APPROACH_CELLS_PER_GRID * len(geoms) * (1 + 2 * APPROACH_MARGIN) ** 2)
+    nx, ny = _raster_shape(west, south, east, north, cells, MAX_APPROACH_CELLS)
+    inv_dx = nx / ((east - west) or 1e-9)
+    inv_dy = ny / ((north - south) or 1e-9)
+    frame = _Raster(west, south, inv_dx, inv_dy, np.empty((0, 0), dtype=np.int16))
+
+    # Cell centres in metres, and one radius for every cell: the largest centre-to-corner distance among cells at
+    # the raster's corners and middle, plus 1 % (over a city the projection's scale changes by far less).
+    row, col = np.divmod(np.arange(nx * ny), nx)
+    lon, lat = west + (col + 0.5) / inv_dx, south + (row + 0.5) / inv_dy
+    cx, cy = to_metric.transform(lon, lat)
+    sample = np.array([0, nx - 1, (ny // 2) * nx + nx // 2, (ny - 1) * nx, ny * nx - 1])
+    corner_x = west + (col[sample] + np.array([[0], [1], [0], [1]])) / inv_dx
+    corner_y = south + (row[sample] + np.array([[0], [0], [1], [1]])) / inv_dy
+    kx, ky = to_metric.transform(corner_x, corner_y)
+    radius = float(np.sqrt((kx - cx[sample]) ** 2 + (ky - cy[sample]) ** 2).max()) * 1.01 + 0.001
+
+    lines = shapely.linestrings(ends.T.reshape(-1, 2, 2))
+    tree = shapely.STRtree(lines)
+    centres = shapely.points(cx, cy)
+    (_, _), nearest = tree.query_nearest(centres, return_distance=True, all_matches=False)
+    # Cells wholly inside a grid (centre covered, no boundary within reach) get no list: none of their points is
+    # uncovered. A point computed into such a cell that is uncovered after all finds no list: the exact path.
+    open_cells = np.flatnonzero((lookup(lon, lat) < 0) | (nearest <= 2 * radius))
+    reach = nearest[open_cells] + 2 * radius + 0.001
+    cell_of, seg = tree.query(centres[open_cells], predicate="dwithin", distance=reach)
+    order = np.lexsort((seg, cell_of))  # grouped by cell
+    cell_of, seg = cell_of[order], seg[order]
+    counts = np.zeros(nx * ny, dtype=np.int64)
+    np.add.at(counts, open_cells[cell_of], 1)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    tiny = _tiny(geoms, ends, to_metric)
+    return _Approach(frame, (ny, nx), offsets, seg.astype(np.int32), ends, seg_grid, tiny)
+
+
+def _tiny(geoms: np.ndarray, ends: np.ndarray, to_metric: Transformer) -> float:
+    """Metres within which a projected point may lie inside a grid whose lon/lat polygon does not cover it.
+
+    Such a point lies between a lon/lat edge's image (a gently curved line) and the straight edge between the
+    projected ends; the two part most near the middle, where the gap is measured for every edge (with a
+    fourfold margin for the curve's shape and a millimetre at least)."""
+    lonlat, _ = _segments(geoms)  # the same segments in the same order as `ends` (transform keeps vertices)
+    if lonlat.shape[1] == 0:
+        return 0.001
+    mx, my = to_metric.transform((lonlat[0] + lonlat[2]) / 2, (lonlat[1] + lonlat[3]) / 2)
+    gap = _point_segment_distance(np.asarray(mx), np.asarray(my), *ends)
+    return float(max(0.001, 4 * np.nanmax(gap)))
+
+
+def _point_segment_distance(
+    px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
+) -> np.ndarray:
+    """GEOS's Distance::pointToSegment, operation for operation, so the results are bit for bit the same.
+
+    GEOS: A == B -> |pA|; else r = (AP·AB)/|AB|²; r <= 0 -> |pA|; r >= 1 -> |pB|; else |s|·|AB| with
+    s = ((Ay-py)(Bx-Ax) - (Ax-px)(By-Ay))/|AB|². Taken in slices that stay in the processor's cache."""
+    out = np.empty(px.size)
+    step = _DISTANCE_SLICE
+    for a in range(0, px.size, step):
+        b = a + step
+        out[a:b] = _point_segment_slice(px[a:b], py[a:b], ax[a:b], ay[a:b], bx[a:b], by[a:b])
+    return out
+
+
+def _point_segment_slice(
+    px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
+) -> np.ndarray:
+    dx = bx - ax
+    dy = by - ay
+    len2 = dx * dx
+    len2 += dy * dy
+    pax = px - ax
+    pay = py - ay
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = pax * dx
+        r += pay * dy
+        r /= len2
+        s = (ay - py) * dx
+        s -= (ax - px) * dy
+        s /= len2
+    np.abs(s, out=s)
+    s *= np.sqrt(len2)
+    at_a = pax * pax
+    at_a += pay * pay
+    np.sqrt(at_a, out=at_a)
+    pbx = px - bx
+    pby = py - by
+    at_b = pbx * pbx
+    at_b += pby * pby
+    np.sqrt(at_b, out=at_b)
+    np.copyto(s, at_b, where=r >= 1)
+    np.copyto(s, at_a, where=(r <= 0) | (len2 == 0))
+    return s
+
+
+def _nearest_by_segments(
+    approach: _Approach, rank: np.ndarray, mx: np.ndarray, my: np.ndarray, cell: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per projected point (in raster cell `cell`), the rank of the nearest grid and its distance, from the cell's
+    candidate segments; rank -1 where the exact path must answer (off the raster, no list, too near). Taken in
+    blocks of points whose pairs stay in the processor's cache."""
+    n = mx.size
+    best = np.full(n, -1, dtype=np.int64)
+    distance = np.full(n, np.inf)
+    on = np.flatnonzero(cell >= 0)
+    start = approach.offsets[cell[on]]
+    count = approach.offsets[cell[on] + 1] - start
+    listed = count > 0
+    on, start, count = on[listed], start[listed], count[listed]
+    block = max(1, _DISTANCE_SLICE // max(1, int(count.mean()) if count.size else 1))
+    for a in range(0, on.size, block):
+        points, first, many = on[a : a + block], start[a : a + block], count[a : a + block]
+        lead = np.cumsum(many) - many
+        pair = np.repeat(points, many)
+        seg = approach.segments[np.arange(int(lead[-1] + many[-1])) - np.repeat(lead - first, many)]
+        ax, ay, bx, by = approach.ends[:, seg]
+        d = _point_segment_slice(mx[pair], my[pair], ax, ay, bx, by)
+        least = np.minimum.reduceat(d, lead)
+        # Ties: every grid at the least distance is a candidate, the first in `order` wins.
+        tied = np.where(d == np.repeat(least, many), rank[approach.grid[seg]], _BIG)
+        distance[points] = least
+        best[points] = np.minimum.reduceat(tied, lead)
+    best[distance < approach.tiny] = -1
+    return best, distance

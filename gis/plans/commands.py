@@ -85,6 +85,8 @@ class Balance:
     # incidents (of the last `months` months) and patrol_m (walking network inside); None: households only.
     weights: tuple[tuple[str, float], ...] | None = None
     months: int = 6
+    # From a preview (gis/plans/balance_preview.py): the edit must give exactly the previewed grids, else 409.
+    token: str | None = None
     kind: ClassVar[str] = "balance"
 
     def payload(self) -> dict[str, Any]:

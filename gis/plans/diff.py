@@ -1,4 +1,5 @@
-"""What changed between two plans, grid by grid: households and buildings moved in and out, codes changed.
+"""What changed between two plans, grid by grid: households and buildings moved in and out, codes changed, and
+the compounds (小区) the plan splits across grids where the other plan kept them in one.
 
 Grids are followed across plans by lineage (a draft's grids keep the lineage of the grids they were
 copied from), so a renumbered grid is the same grid with a new code.
@@ -82,4 +83,44 @@ def diff_plans(session: Session, plan_id: int, against: int) -> dict[str, Any]:
             }
         )
     changes.sort(key=lambda c: c["code"] or c["previous_code"] or "")
-    return {"plan": plan_id, "against": against, "grids": changes}
+    return {
+        "plan": plan_id,
+        "against": against,
+        "grids": changes,
+        "compounds_split": split_compounds(session, plan_id, against),
+    }
+
+
+def split_compounds(session: Session, plan_id: int, against: int) -> list[dict[str, Any]]:
+    """Compounds (a community's units of one `compound` name) in more than one grid of the plan but in at most one
+    of `against`: the neighbourhood ties the plan would newly cut (DOMAIN.md §2)."""
+    rows = session.execute(
+        text("""
+        WITH now AS (SELECT u.community_id, u.compound, count(DISTINCT a.grid_id) AS grids,
+                            array_agg(DISTINCT g.code ORDER BY g.code) AS codes, sum(u.households) AS households,
+                            ST_AsGeoJSON(ST_Multi(ST_Union(u.geom)), 7) AS geojson
+                     FROM assignments a JOIN units u ON u.id = a.unit_id JOIN grids g ON g.id = a.grid_id
+                     WHERE a.plan_id = :plan AND u.compound <> ''
+                     GROUP BY u.community_id, u.compound HAVING count(DISTINCT a.grid_id) > 1),
+             before AS (SELECT u.community_id, u.compound, count(DISTINCT a.grid_id) AS grids
+                        FROM assignments a JOIN units u ON u.id = a.unit_id
+                        WHERE a.plan_id = :against AND u.compound <> ''
+                        GROUP BY u.community_id, u.compound)
+        SELECT now.compound, c.code AS community_code, now.households, now.codes, now.geojson,
+               COALESCE(before.grids, 0) AS previous_grids
+        FROM now LEFT JOIN before USING (community_id, compound) LEFT JOIN communities c ON c.id = now.community_id
+        WHERE COALESCE(before.grids, 0) <= 1
+        ORDER BY now.households DESC, now.compound"""),
+        {"plan": plan_id, "against": against},
+    ).all()
+    return [
+        {
+            "compound": r.compound,
+            "community_code": r.community_code,
+            "households": int(r.households),
+            "grids": list(r.codes),
+            "previous_grids": int(r.previous_grids),
+            "geometry": json.loads(r.geojson),
+        }
+        for r in rows
+    ]

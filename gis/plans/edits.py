@@ -9,6 +9,8 @@ household band) and renumber (standard codes); undo applies the inverse of the n
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -151,6 +153,7 @@ def _compute(
                 seed=command.seed,
                 weights=dict(command.weights) if command.weights else None,
                 months=command.months,
+                token=command.token,
             )
         case Renumber(layout=layout):
             return renumber(session, plan_id, layout)
@@ -418,6 +421,26 @@ def _emptied(session: Session, plan_id: int, moves: dict[int, int]) -> list[int]
     )
 
 
+@dataclass
+class BalanceProposal:
+    """What a rebalance would do, computed from the plan as it stands, before any id is taken or row written:
+    the units (id, households, compound, community, grid) and the part each one goes to, the existing grid each
+    part keeps (by greatest overlap) and the grids left over. `token` fingerprints the plan's version, the band
+    and the partition: a preview hands it out and an apply carrying it must come out the same."""
+
+    units: Sequence[Any]
+    parts: np.ndarray
+    part_grid: dict[int, int]  # part → the existing grid it keeps; parts not here become new grids
+    spare: list[int]  # grids of the community that no part keeps (removed)
+    grid_ids: list[int]
+    band: tuple[int, int]
+    details: Details
+    token: str
+
+    def new_parts(self) -> list[int]:
+        return [p for p in sorted(set(self.parts.tolist())) if p not in self.part_grid]
+
+
 def balance(
     session: Session,
     plan_id: int,
@@ -429,10 +452,60 @@ def balance(
     seed: int = 0,
     weights: dict[str, float] | None = None,
     months: int = 6,
+    token: str | None = None,
 ) -> tuple[Change, Details]:
     """Repartition a community (or chosen grids) into contiguous grids within the household band; with `weights`,
     then even out the load of managing them (households, incidents of the last `months` months, patrol length)
-    while keeping the band (gis/plans/workload.py)."""
+    while keeping the band (gis/plans/workload.py). With `token` (from a preview) the result must be the previewed
+    one, else 409 and nothing changes."""
+    proposal = propose_balance(
+        session,
+        plan_id,
+        community=community,
+        grid_ids=grid_ids,
+        min_households=min_households,
+        max_households=max_households,
+        seed=seed,
+        weights=weights,
+        months=months,
+    )
+    if token is not None and token != proposal.token:
+        raise Conflict(
+            "the rebalance no longer gives the previewed grids (the plan or its data changed): preview it again",
+            where="token",
+        )
+    missing = proposal.new_parts()
+    ids = new_grid_ids(session, len(missing))
+    grid_ids = proposal.grid_ids
+    template = _grids(session, plan_id, [grid_ids[0]])[grid_ids[0]]
+    codes = _next_codes(session, plan_id, template.code, len(missing))
+    create = [
+        GridSpec(gid, code, None, template.community_id, _lineage(session))
+        for gid, code in zip(ids, codes, strict=True)
+    ]
+    part_grid = proposal.part_grid | dict(zip(missing, ids, strict=True))
+    moves = {
+        u.id: part_grid[int(p)]
+        for u, p in zip(proposal.units, proposal.parts, strict=True)
+        if part_grid[int(p)] != u.grid_id
+    }
+    change = Change(create=create, moves=moves, delete=proposal.spare, band=proposal.band)
+    return change, proposal.details
+
+
+def propose_balance(
+    session: Session,
+    plan_id: int,
+    *,
+    community: str | None = None,
+    grid_ids: list[int] | None = None,
+    min_households: int,
+    max_households: int,
+    seed: int = 0,
+    weights: dict[str, float] | None = None,
+    months: int = 6,
+) -> BalanceProposal:
+    """The partition a rebalance would make, read-only (the preview and the edit share it)."""
     if min_households < 0 or max_households < min_households:
         raise InvalidInput("the household band needs 0 ≤ min_households ≤ max_households", where="band")
     if weights is not None:
@@ -446,7 +519,8 @@ def balance(
         grid_ids = list(
             session.execute(
                 text("""SELECT DISTINCT a.grid_id FROM assignments a JOIN units u ON u.id = a.unit_id
-                    JOIN communities c ON c.id = u.community_id WHERE a.plan_id = :plan AND c.code = :code"""),
+                    JOIN communities c ON c.id = u.community_id WHERE a.plan_id = :plan AND c.code = :code
+                    ORDER BY a.grid_id"""),
                 {"plan": plan_id, "code": community},
             ).scalars()
         )
@@ -455,7 +529,8 @@ def balance(
     else:
         raise InvalidInput("balance needs a community code or a list of grids", where="community")
     units = session.execute(
-        text("""SELECT u.id, u.households, u.compound, a.grid_id FROM assignments a JOIN units u ON u.id = a.unit_id
+        text("""SELECT u.id, u.households, u.compound, u.community_id, a.grid_id
+                FROM assignments a JOIN units u ON u.id = a.unit_id
                 WHERE a.plan_id = :plan AND a.grid_id = ANY(:ids) ORDER BY u.id"""),
         {"plan": plan_id, "ids": grid_ids},
     ).all()
@@ -474,24 +549,13 @@ def balance(
         seed=seed,
     )
     parts, workload = result.parts, None
+    band = (min_households, max_households)
     if weights:
-        band = (min_households, max_households)
         parts, workload = _even_out_load(session, units, adjacency, result, band, weights, months, seed=seed)
     part_grid = _match_parts(units, parts, grid_ids)
     spare = [g for g in grid_ids if g not in part_grid.values()]
-    missing = [p for p in sorted(set(result.parts.tolist())) if p not in part_grid]
-    ids = new_grid_ids(session, len(missing))
-    template = _grids(session, plan_id, [grid_ids[0]])[grid_ids[0]]
-    codes = _next_codes(session, plan_id, template.code, len(missing))
-    create = [
-        GridSpec(gid, code, None, template.community_id, _lineage(session))
-        for gid, code in zip(ids, codes, strict=True)
-    ]
-    part_grid |= dict(zip(missing, ids, strict=True))
-    moves = {u.id: part_grid[int(p)] for u, p in zip(units, parts, strict=True) if part_grid[int(p)] != u.grid_id}
-    change = Change(create=create, moves=moves, delete=spare, band=(min_households, max_households))
     households = np.bincount(parts, weights=[u.households for u in units]).astype(np.int64)
-    return change, {
+    details = {
         "balance": {
             "satisfied": result.satisfied,
             "problems": result.problems,
@@ -500,6 +564,19 @@ def balance(
             **({"workload": workload} if workload is not None else {}),
         }
     }
+    version = plan_row(session, plan_id).version
+    token = _proposal_token(plan_id, version, band, [u.id for u in units], parts)
+    return BalanceProposal(units, parts, part_grid, spare, list(grid_ids), band, details, token)
+
+
+def _proposal_token(plan_id: int, version: int, band: tuple[int, int], unit_ids: list[int], parts: np.ndarray) -> str:
+    """A fingerprint of a rebalance: the plan at its version, the band and which units go together (the parts
+    as sets of unit ids, whatever their numbers)."""
+    groups: dict[int, list[int]] = {}
+    for unit, part in zip(unit_ids, parts.tolist(), strict=True):
+        groups.setdefault(part, []).append(unit)
+    canonical = json.dumps([plan_id, version, list(band), sorted(sorted(g) for g in groups.values())])
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def _even_out_load(

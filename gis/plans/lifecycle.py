@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from gis import audit
 from gis.errors import Conflict, InvalidInput, PreconditionFailed
 from gis.plans.assignment import Change, apply_change, copy_assignments
+from gis.plans.community_types import band_for_plan
 from gis.plans.store import current_plan_id, no_such_plan, plan_row
 from gis.plans.validation import validate_plan
 from gis.registry import ascii_digits
@@ -73,9 +74,10 @@ def create_plan(
     session: Session, *, base: int | str, name: str, actor: str, band: Band | None = None
 ) -> dict[str, Any]:
     """A new draft copied from `base` (a plan id or "current"), version 1, with the base's household band — or
-    `band` (default: the configured one) when the base has none, so every plan has a band."""
+    `band` (default: the configured one of the base's main community type) when the base has none, so every plan
+    has a band."""
     source = resolve_base(session, base)
-    low, high = band or get_settings().household_band
+    low, high = band or _default_band(session, source)
     plan_id = session.execute(
         text("""INSERT INTO grid_plans (name, status, version, base_plan_id, min_households, max_households,
                                         code_layout)
@@ -90,15 +92,22 @@ def create_plan(
 
 
 def ensure_band(session: Session, plan_id: int, band: Band | None = None) -> None:
-    """Give a plan without a household band `band` (default: the configured one): imported grid layers and the
-    demo land without one, and a plan without a band would report no grid as too large or too small."""
-    low, high = band or get_settings().household_band
+    """Give a plan without a household band `band` (default: the configured one of its main community type, see
+    gis/plans/community_types.py): imported grid layers and the demo land without one, and a plan without a band
+    would report no grid as too large or too small."""
+    low, high = band or _default_band(session, plan_id)
     session.execute(
         text("""UPDATE grid_plans SET min_households = COALESCE(min_households, :low),
                                       max_households = COALESCE(max_households, :high)
                 WHERE id = :plan AND (min_households IS NULL OR max_households IS NULL)"""),
         {"plan": plan_id, "low": low, "high": high},
     )
+
+
+def _default_band(session: Session, plan_id: int) -> Band:
+    """The configured band for the plan's main community type (gis/plans/community_types.py)."""
+    settings = get_settings()
+    return band_for_plan(session, plan_id, settings.household_band, settings.household_band_by_type)
 
 
 def set_band(session: Session, plan_id: int, *, low: int, high: int, version: int | None, actor: str) -> dict[str, Any]:

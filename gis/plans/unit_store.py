@@ -1,7 +1,9 @@
 """Units in PostGIS: build them once per community (at import or on demand) and store them with their adjacency.
 
-The geometry work is gis/plans/units.py; this module reads a community's boundary, buildings and streets in the
-dataset's metric CRS, and writes units, unit adjacency and each building's unit in one go.
+The geometry work is gis/plans/units.py (community_units: one community, plain data in and out); this module reads
+the communities' boundaries, buildings and streets in the dataset's metric CRS, spreads the communities over a batch
+job (gis/batch.py: worker processes or a dask cluster; small jobs in process), and writes units, unit adjacency and
+each building's unit in the caller's transaction.
 
 A rebuild carries every plan over (DESIGN.md §4): before the old units go, each plan's grid shapes in the community
 are taken from them; each new unit then joins, in each plan, the grid it overlaps most (no overlap: the nearest
@@ -11,6 +13,7 @@ share of their area are reported. Day-to-day changes of single buildings are gis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -21,12 +24,13 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis import batch
 from gis.db.engine import psycopg_connection
+from gis.errors import NotFound
 from gis.geo import dataset
-from gis.geo.crs import STORAGE_CRS
 from gis.geo.frames import metric_frame
 from gis.plans.unit_changes import refresh_plan_grids
-from gis.plans.units import build_units, unit_adjacency
+from gis.plans.units import BuiltUnits, CommunityGround, community_units
 
 MOVED_SHARE = 0.05  # a grid whose outline moved by more than this share of its area is reported after a rebuild
 
@@ -63,62 +67,123 @@ def communities_without_units(session: Session) -> list[int]:
     )
 
 
-def ensure_units(session: Session) -> list[CommunityUnits]:
-    """Build units for every community that has none yet."""
-    return [build_community_units(session, community_id) for community_id in communities_without_units(session)]
+INLINE_BELOW = 10_000  # buildings: a smaller job (one community, the demo) runs here, not on a cluster started for it
+
+
+def ensure_units(session: Session, *, where: str | None = None) -> list[CommunityUnits]:
+    """Build units for every community that has none yet (a whole city: in parallel, see build_units_for)."""
+    return build_units_for(session, communities_without_units(session), where=where)
 
 
 def build_community_units(session: Session, community_id: int, *, moved_share: float = MOVED_SHARE) -> CommunityUnits:
-    """Replace the units of one community, carrying every plan's assignments over by largest overlap with its old
-    grid shapes; `moved`: per plan, the grids whose outline changed by more than `moved_share` of their area.
-    Plans with no grid in the community are left alone (and a first build has no plan to carry)."""
+    """Replace the units of one community (in this process); see build_units_for."""
+    return build_units_for(session, [community_id], moved_share=moved_share, where=batch.INLINE)[0]
+
+
+def build_units_for(
+    session: Session, community_ids: Sequence[int], *, moved_share: float = MOVED_SHARE, where: str | None = None
+) -> list[CommunityUnits]:
+    """Replace the units of these communities, carrying every plan's assignments over by largest overlap with its
+    old grid shapes; `moved`: per plan, the grids whose outline changed by more than `moved_share` of their area.
+    Plans with no grid in a community are left alone (and a first build has no plan to carry).
+
+    The tessellation of each community runs as one part of a batch job (gis/batch.py: `where`, else the settings;
+    a job under INLINE_BELOW buildings in this process unless `where` says otherwise); everything read and written
+    stays in the caller's transaction, written community by community in the order given, so the same city gives
+    the same units and ids wherever the parts ran."""
     epsg = dataset.metric_epsg(session)
-    code, boundary = session.execute(
-        text("SELECT code, ST_AsBinary(ST_Transform(boundary, :epsg)) FROM communities WHERE id = :id"),
-        {"epsg": epsg, "id": community_id},
-    ).one()
-    boundary = shapely.from_wkb(boundary)
+    grounds, codes = _grounds(session, list(community_ids), epsg)
+    if where is None and sum(len(g.buildings) for g in grounds) < INLINE_BELOW:
+        where = batch.INLINE
+    # Largest first, so that the job does not end waiting on one big community started last.
+    by_size = sorted(range(len(grounds)), key=lambda k: (-len(grounds[k].buildings), k))
+    parts = batch.map_parts(community_units, [grounds[k] for k in by_size], where=where)
+    built = dict(zip(by_size, parts, strict=True))
+    return _store(session, grounds, [built[k] for k in range(len(grounds))], codes, epsg, moved_share)
+
+
+def _grounds(session: Session, community_ids: list[int], epsg: int) -> tuple[list[CommunityGround], list[str]]:
+    """Boundary, buildings and streets of each community (metric), in the order given; and their codes."""
+    areas = {
+        row.id: row
+        for row in session.execute(
+            text("""SELECT id, code, ST_AsBinary(ST_Transform(boundary, :epsg)) AS boundary FROM communities
+                    WHERE id = ANY(:ids)"""),
+            {"epsg": epsg, "ids": community_ids},
+        )
+    }
+    missing = [c for c in community_ids if c not in areas]
+    if missing:
+        raise NotFound(f"no community with id {missing[0]}", where="community")
     buildings = metric_frame(
         session,
-        """SELECT id, compound, households, COALESCE(population_resident, 0) AS population,
-                       ST_Transform(footprint, :epsg) AS geom
-                FROM buildings WHERE community_id = :id ORDER BY id""",
-        {"id": community_id},
+        """SELECT id, community_id, compound, households, COALESCE(population_resident, 0) AS population,
+                  ST_Transform(footprint, :epsg) AS geom
+           FROM buildings WHERE community_id = ANY(:ids) ORDER BY id""",
+        {"ids": community_ids},
         index_col="id",
     )
     streets = metric_frame(
         session,
-        """SELECT ST_Transform(e.geom, :epsg) AS geom FROM network_edges e, communities c
-                WHERE c.id = :id AND ST_Intersects(e.geom, c.boundary)""",
-        {"id": community_id},
-    ).geometry
-    layout = build_units(boundary, buildings, streets if len(streets) else None)
-    before = _grid_shapes(session, community_id, epsg)
-
-    session.execute(text("UPDATE buildings SET unit_id = NULL WHERE community_id = :id"), {"id": community_id})
-    session.execute(text("DELETE FROM units WHERE community_id = :id"), {"id": community_id})
-
-    units = layout.units.copy()
-    members = buildings.join(layout.building_unit.rename("unit"))
-    totals = members.groupby("unit").agg(
-        households=("households", "sum"), population=("population", "sum"), buildings=("households", "size")
+        """SELECT c.id AS community_id, ST_Transform(e.geom, :epsg) AS geom FROM network_edges e
+           JOIN communities c ON ST_Intersects(e.geom, c.boundary) WHERE c.id = ANY(:ids) ORDER BY c.id, e.id""",
+        {"ids": community_ids},
     )
-    # A unit's compound is its buildings' compound when they agree (compounds are kept whole when balancing).
-    compound = members.groupby("unit")["compound"].agg(lambda c: c.iloc[0] if c.nunique(dropna=False) == 1 else None)
-    units = units.join(totals).join(compound.rename("compound"))
-    units[["households", "population", "buildings"]] = units[["households", "population", "buildings"]].fillna(0)
-    units["compound"] = units["compound"].astype(object).where(units["compound"].notna(), None)  # NaN is no compound
-    units["area_m2"] = units.geometry.area
-    ids = _write_units(session, community_id, units, epsg)
+    building_rows = buildings.groupby("community_id").indices
+    street_rows = streets.groupby("community_id").indices
+    none = np.empty(0, dtype=np.int64)
+    grounds = [
+        CommunityGround(
+            community_id=c,
+            boundary=shapely.from_wkb(areas[c].boundary),
+            buildings=buildings.iloc[building_rows.get(c, none)].drop(columns="community_id"),
+            streets=streets.geometry.iloc[street_rows.get(c, none)].reset_index(drop=True),
+        )
+        for c in community_ids
+    ]
+    return grounds, [str(areas[c].code) for c in community_ids]
 
-    unit_of_building = pd.Series(ids[layout.building_unit.to_numpy()], index=layout.building_unit.index)
-    _link_buildings(session, unit_of_building)
-    pairs = unit_adjacency(units.geometry)
-    _write_adjacency(session, ids, pairs)
-    notes = list(layout.notes)
-    moved = _carry_over(session, before, ids, units.geometry.to_numpy(), moved_share, notes)
-    open_units = int((units["kind"] == "open").sum())
-    return CommunityUnits(code, len(units), open_units, len(buildings), tuple(notes), moved)
+
+def _store(
+    session: Session,
+    grounds: list[CommunityGround],
+    built: list[BuiltUnits],
+    codes: list[str],
+    epsg: int,
+    moved_share: float,
+) -> list[CommunityUnits]:
+    """Write the communities' new units in place of their old ones, and carry every plan over. Units, links and
+    adjacency of all of them go in one statement each: a city's buildings linked by one UPDATE (its row trigger
+    and index work in one pass), not one per community."""
+    if not grounds:
+        return []
+    community_ids = [g.community_id for g in grounds]
+    before = [_grid_shapes(session, community_id, epsg) for community_id in community_ids]
+    session.execute(
+        text("UPDATE buildings SET unit_id = NULL WHERE community_id = ANY(:ids) AND unit_id IS NOT NULL"),
+        {"ids": community_ids},
+    )
+    session.execute(text("DELETE FROM units WHERE community_id = ANY(:ids)"), {"ids": community_ids})
+    sizes = [len(b.units) for b in built]
+    every = _write_units(
+        session,
+        np.repeat(community_ids, sizes),
+        pd.concat([b.units for b in built]),
+        np.concatenate([b.storage_ewkb for b in built]),
+    )
+    ids = np.split(every, np.cumsum(sizes)[:-1])
+    links = [
+        pd.Series(i[b.building_unit.to_numpy()], index=b.building_unit.index) for i, b in zip(ids, built, strict=True)
+    ]
+    _link_buildings(session, pd.concat(links))
+    _write_adjacency(session, np.concatenate([i[b.adjacency.reshape(-1, 2)] for i, b in zip(ids, built, strict=True)]))
+    out = []
+    for ground, b, unit_ids, shapes, code in zip(grounds, built, ids, before, codes, strict=True):
+        notes = list(b.notes)
+        moved = _carry_over(session, shapes, unit_ids, b.units.geometry.to_numpy(), moved_share, notes)
+        open_units = int((b.units["kind"] == "open").sum())
+        out.append(CommunityUnits(code, len(b.units), open_units, len(ground.buildings), tuple(notes), moved))
+    return out
 
 
 @dataclass
@@ -244,11 +309,9 @@ def _largest_overlap(grids: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, 
     return choice, kept_alive
 
 
-def _write_units(session: Session, community_id: int, units: gpd.GeoDataFrame, epsg: int) -> np.ndarray:
-    """Insert units in order; returns their new ids in the same order."""
-    geoms = gpd.GeoSeries(units.geometry, crs=epsg).to_crs(STORAGE_CRS).to_numpy()
-    geoms = np.array([g if g.geom_type == "MultiPolygon" else shapely.multipolygons([g]) for g in geoms], dtype=object)
-    ewkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+def _write_units(session: Session, community_ids: np.ndarray, units: gpd.GeoDataFrame, ewkb: np.ndarray) -> np.ndarray:
+    """Insert units (each of the community beside it, its geometry as stored beside that) in order; returns their
+    new ids in the same order."""
     first = (
         session.execute(text("SELECT nextval('units_id_seq') FROM generate_series(1, :n)"), {"n": len(units)})
         .scalars()
@@ -258,7 +321,9 @@ def _write_units(session: Session, community_id: int, units: gpd.GeoDataFrame, e
     columns = ["id", "community_id", "kind", "compound", "households", "buildings", "population", "area_m2", "geom"]
     statement = sql.SQL("COPY units ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        for unit_id, row, geom in zip(first, units.itertuples(index=False), ewkb, strict=True):
+        for unit_id, community_id, row, geom in zip(
+            first, community_ids.tolist(), units.itertuples(index=False), ewkb, strict=True
+        ):
             copy.write_row(
                 [
                     unit_id,
@@ -285,15 +350,17 @@ def _link_buildings(session: Session, unit_of_building: pd.Series) -> None:
     )
 
 
-def _write_adjacency(session: Session, ids: np.ndarray, pairs: np.ndarray) -> None:
+def _write_adjacency(session: Session, pairs: np.ndarray) -> None:
+    """Pairs of new unit ids (each pair once, as the units' adjacency gives them: no conflict to look for), in key
+    order for the index."""
     if not len(pairs):
         return
-    a, b = ids[pairs[:, 0]], ids[pairs[:, 1]]
-    low, high = np.minimum(a, b), np.maximum(a, b)
+    low, high = pairs.min(axis=1), pairs.max(axis=1)
+    order = np.lexsort((high, low))
     session.execute(
         text(
             "INSERT INTO unit_adjacency (unit_a, unit_b) SELECT * FROM unnest(CAST(:a AS bigint[]), "
-            "CAST(:b AS bigint[])) ON CONFLICT DO NOTHING"
+            "CAST(:b AS bigint[]))"
         ),
-        {"a": low.tolist(), "b": high.tolist()},
+        {"a": low[order].tolist(), "b": high[order].tolist()},
     )

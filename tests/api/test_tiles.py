@@ -40,7 +40,9 @@ def test_building_tiles_hold_what_postgis_finds_in_the_tile(demo_client: TestCli
         ).scalar_one()
         ids = {f["id"] for f in layer["features"]}
         assert len(ids) >= expected > 0  # plus those within the tile's buffer
-        assert {"households", "residential", "community_code"} <= set(layer["features"][0]["properties"])
+        # Overviews below z16 carry no properties (no page's style reads one there): tests/api/test_tiles_city.py
+        properties = set(layer["features"][0]["properties"])
+        assert {"households", "residential", "community_code"} <= properties if z >= 16 else not properties
         assert layer["extent"] == 4096
 
 

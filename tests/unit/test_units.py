@@ -144,6 +144,7 @@ def test_a_degenerate_voronoi_diagram_is_tried_again(monkeypatch: pytest.MonkeyP
         {10: shapely.box(10, 10, 20, 20), 20: shapely.box(40, 10, 50, 20), 30: shapely.box(70, 10, 80, 20)}
     )
     monkeypatch.setattr(units_module, "JITTER", 0.0)
+    monkeypatch.setattr(units_module, "MAX_SEGMENT", units_module.SEGMENT)  # momepy's dense, even spacing
     layout = build_units(SQUARE, buildings, lines(ACROSS))
 
     assert any("tessellated again" in note for note in layout.notes)

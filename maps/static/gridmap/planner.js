@@ -7,10 +7,12 @@
 const GRIDMAP_PLANNER_COLOURS = {
   under: "#6baed6", within: "#74c476", over: "#fd8d3c",
   outline: "#525252", selected: "#08306b", drawn: "#6a3d9a", error: "#e31a1c", warning: "#ff7f00",
-  changed: "#7a0177",
+  changed: "#7a0177", building: "#525252", picked: "#d7301f", proposal: "#084594", compound: "#e7298a",
 };
 const GRIDMAP_PLANNER_LABEL_ZOOM = 16;  // permanent code/household labels from this zoom on (they crowd below)
 const GRIDMAP_PLANNER_EDITS = ["merge", "split", "redraw", "balance", "undo", "redo", "set-band", "publish"];
+const GRIDMAP_PLANNER_BUILDING_ZOOM = 15;  // buildings are picked from this zoom on (fewer would crowd the page)
+const GRIDMAP_PLANNER_BUILDING_LIMIT = 5000;
 
 // Never from the browser's cache: after an edit (ours or another planner's) plans and grids are read afresh.
 function gridmapPlannerRequest(url, options) {
@@ -41,6 +43,13 @@ function gridmapPlannerState(map) {
     findingLayer: L.featureGroup().addTo(map),
     drawnLayer: L.featureGroup().addTo(map),
     diffLayer: L.featureGroup().addTo(map),  // grids that differ from the current plan, while the diff is shown
+    proposalLayer: L.featureGroup().addTo(map),  // a rebalance preview's grids until applied or discarded
+    buildingLayer: L.featureGroup(),  // buildings to pick while reassigning (on the map only then)
+    picking: false,             // reassigning: clicks pick buildings, a click on a grid makes it the target
+    picked: new Map(),          // building id → {households}: the buildings to reassign
+    target: null,               // the grid they go to
+    proposal: null,             // {body, answer}: the rebalance preview shown
+    history: null,              // the plan's operation log (GET …/operations)
     selection: [],              // grid ids in click order: a merge keeps the first one's code
     validation: null,
     communities: {},            // community code → name
@@ -73,7 +82,7 @@ function gridmapPlannerBandClass(households, band) {
 }
 
 function gridmapPlannerStyle(state, feature) {
-  const selected = state.selection.includes(feature.id);
+  const selected = state.selection.includes(feature.id) || (state.picking && state.target === feature.id);
   const band = gridmapPlannerBand(state);
   return {
     color: selected ? GRIDMAP_PLANNER_COLOURS.selected : GRIDMAP_PLANNER_COLOURS.outline,
@@ -113,7 +122,9 @@ function gridmapPlannerDrawGrids(state) {
       layer.options.className = `gridmap-grid gridmap-grid-${feature.id}`;
       layer.on("click", (event) => {
         L.DomEvent.stopPropagation(event);
-        if (!state.drawing) gridmapPlannerToggle(state, feature.id);
+        if (state.drawing) return;
+        if (state.picking) gridmapPlannerSetTarget(state, feature.id);
+        else gridmapPlannerToggle(state, feature.id);
       });
       state.layers.set(feature.id, layer);
     },
@@ -272,7 +283,7 @@ async function gridmapPlannerShowDiff(state) {
     const diff = await gridmapPlannerRequest(`/api/plans/${state.planId}/diff?against=${current.id}`);
     box.dataset.against = String(current.id);
     box.append(gridmapEl("b", { text: gridmapFormat(t.diff_title, { against: current.id }) }));
-    if (!diff.grids.length) {
+    if (!diff.grids.length && !(diff.compounds_split || []).length) {
       box.append(gridmapEl("p", { class: "gp-note", text: t.diff_none }));
       box.hidden = false;
       return;
@@ -305,10 +316,334 @@ async function gridmapPlannerShowDiff(state) {
       table.append(row);
     }
     box.append(table);
+    gridmapPlannerDiffCompounds(state, box, diff.compounds_split || []);
     box.hidden = false;
   } catch (error) {
     gridmapPlannerMessage(state, "error", [gridmapFormat(t.load_failed, { detail: error.message })]);
   }
+}
+
+// Compounds the draft splits that the current plan keeps in one grid: listed, outlined, a click zooms there.
+function gridmapPlannerDiffCompounds(state, box, compounds) {
+  const t = state.labels;
+  if (!compounds.length) return;
+  box.append(gridmapEl("p", { class: "gp-subtitle", text: t.diff_compounds }));
+  const list = gridmapEl("ul", { class: "gp-diff-compounds" });
+  for (const compound of compounds) {
+    const layer = L.geoJSON(compound.geometry, {
+      style: { color: GRIDMAP_PLANNER_COLOURS.compound, weight: 2, dashArray: "3 3", fillOpacity: 0.1,
+               interactive: false, className: "gridmap-diff-compound" },
+    }).addTo(state.diffLayer);
+    const item = gridmapEl("li", { class: "gp-clickable", "data-compound": compound.compound, text: gridmapFormat(
+      t.diff_compound, { compound: compound.compound, households: compound.households,
+                         grids: compound.grids.join(", ") }) });
+    item.addEventListener("click", () => state.map.fitBounds(layer.getBounds(), { maxZoom: 18 }));
+    list.append(item);
+  }
+  box.append(list);
+}
+
+// -- reassigning buildings -----------------------------------------------------------------------------------------
+
+// Area-weighted centroid of a (Multi)Polygon's outer rings in lon/lat: what a lasso must contain to pick a building.
+// Computed relative to the first vertex: products of raw degrees (121 × 29) lose the footprint's size to rounding.
+function gridmapPlannerCentroid(geometry) {
+  const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+  const [x0, y0] = polygons[0][0][0];
+  let area = 0, x = 0, y = 0;
+  for (const rings of polygons) {
+    const ring = rings[0].map(([lon, lat]) => [lon - x0, lat - y0]);
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const cross = ring[j][0] * ring[i][1] - ring[i][0] * ring[j][1];
+      area += cross;
+      x += (ring[j][0] + ring[i][0]) * cross;
+      y += (ring[j][1] + ring[i][1]) * cross;
+    }
+  }
+  if (area === 0) return [x0, y0];
+  return [x0 + x / (3 * area), y0 + y / (3 * area)];
+}
+
+// Even-odd ray casting against the lasso's rings ([lon, lat] pairs).
+function gridmapPlannerInside(point, rings) {
+  let inside = false;
+  for (const ring of rings) {
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const [xi, yi] = ring[i], [xj, yj] = ring[j];
+      if ((yi > point[1]) !== (yj > point[1]) && point[0] < ((xj - xi) * (point[1] - yi)) / (yj - yi) + xi) {
+        inside = !inside;
+      }
+    }
+  }
+  return inside;
+}
+
+function gridmapPlannerBuildingStyle(state, id) {
+  const picked = state.picked.has(id);
+  return {
+    color: picked ? GRIDMAP_PLANNER_COLOURS.picked : GRIDMAP_PLANNER_COLOURS.building,
+    weight: picked ? 2 : 0.7, fillColor: GRIDMAP_PLANNER_COLOURS.picked, fillOpacity: picked ? 0.55 : 0.02,
+  };
+}
+
+// The buildings in view (from GRIDMAP_PLANNER_BUILDING_ZOOM on), clickable; picked ones stay picked across loads.
+async function gridmapPlannerLoadBuildings(state) {
+  const t = state.labels;
+  state.buildingLayer.clearLayers();
+  if (!state.picking) return;
+  if (state.map.getZoom() < GRIDMAP_PLANNER_BUILDING_ZOOM) {
+    gridmapPlannerMessage(state, "info", [t.reassign_zoom]);
+    return;
+  }
+  const b = state.map.getBounds();
+  const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(",");
+  const page = await gridmapPlannerRequest(`/api/buildings?bbox=${bbox}&limit=${GRIDMAP_PLANNER_BUILDING_LIMIT}`);
+  if (!state.picking) return;
+  state.buildingLayer.clearLayers();
+  L.geoJSON(page, {
+    pane: "gridmapPlannerBuildings",  // above the grids, which are redrawn after every edit
+    style: (feature) => gridmapPlannerBuildingStyle(state, feature.id),
+    onEachFeature: (feature, layer) => {
+      layer.options.className = `gridmap-building gridmap-building-${feature.id}`;
+      feature.centroid = gridmapPlannerCentroid(feature.geometry);
+      layer.on("click", (event) => {
+        L.DomEvent.stopPropagation(event);
+        if (!state.drawing) gridmapPlannerPick(state, [feature], !state.picked.has(feature.id));
+      });
+    },
+  }).eachLayer((layer) => state.buildingLayer.addLayer(layer));
+  state.panel.dataset.buildings = String(state.buildingLayer.getLayers().length);
+}
+
+function gridmapPlannerPick(state, features, on) {
+  for (const feature of features) {
+    if (on) state.picked.set(feature.id, { households: feature.properties.households || 0 });
+    else state.picked.delete(feature.id);
+  }
+  gridmapPlannerShowPicked(state);
+}
+
+function gridmapPlannerShowPicked(state) {
+  const t = state.labels;
+  state.buildingLayer.eachLayer((layer) => layer.setStyle(gridmapPlannerBuildingStyle(state, layer.feature.id)));
+  const households = [...state.picked.values()].reduce((sum, b) => sum + b.households, 0);
+  const box = gridmapPlannerEl("buildings");
+  box.dataset.count = String(state.picked.size);
+  box.dataset.ids = [...state.picked.keys()].sort((a, b) => a - b).join(",");
+  box.textContent = state.picked.size ? gridmapFormat(t.reassign_count, { count: state.picked.size, households }) : "";
+  gridmapPlannerControls(state);
+}
+
+function gridmapPlannerLassoed(state, layer) {
+  const rings = layer.toGeoJSON().geometry.coordinates;
+  const inside = [];
+  state.buildingLayer.eachLayer((building) => {
+    if (gridmapPlannerInside(building.feature.centroid, rings)) inside.push(building.feature);
+  });
+  gridmapPlannerPick(state, inside, true);
+  gridmapPlannerMessage(state, "info", []);
+  gridmapPlannerControls(state);
+}
+
+function gridmapPlannerSetTarget(state, id) {
+  state.target = state.byId.has(id) ? id : null;
+  gridmapPlannerEl("target").value = state.target != null ? String(state.target) : "";
+  gridmapPlannerRestyle(state);
+  gridmapPlannerControls(state);
+}
+
+// The picker lists the plan's grids by code; the target is kept when it survives a reload.
+function gridmapPlannerTargets(state) {
+  const select = gridmapPlannerEl("target");
+  select.replaceChildren(gridmapEl("option", { value: "", text: state.labels.reassign_pick }));
+  const grids = [...state.grids].sort((a, b) => String(a.properties.code).localeCompare(String(b.properties.code)));
+  for (const f of grids) {
+    select.append(gridmapEl("option", { value: String(f.id),
+      text: `${f.properties.code} · ${f.properties.households} ${state.labels.households}` }));
+  }
+  if (!state.byId.has(state.target)) state.target = null;
+  select.value = state.target != null ? String(state.target) : "";
+}
+
+async function gridmapPlannerTogglePicking(state) {
+  const t = state.labels;
+  state.picking = !state.picking;
+  gridmapPlannerEl("reassign-mode").textContent = state.picking ? t.reassign_stop : t.reassign_mode;
+  state.panel.dataset.picking = String(state.picking);
+  if (state.picking) state.buildingLayer.addTo(state.map);
+  else {
+    state.buildingLayer.remove();
+    state.target = null;
+    gridmapPlannerEl("target").value = "";
+  }
+  gridmapPlannerRestyle(state);
+  gridmapPlannerControls(state);
+  try {
+    await gridmapPlannerLoadBuildings(state);
+  } catch (error) {
+    gridmapPlannerMessage(state, "error", [gridmapFormat(t.load_failed, { detail: error.message })]);
+  }
+  gridmapPlannerControls(state);
+}
+
+function gridmapPlannerReassign(state) {
+  if (state.target == null || !state.picked.size) return;
+  const buildings = [...state.picked.keys()].sort((a, b) => a - b);
+  gridmapPlannerEdit(state, "reassign", { grid: state.target, buildings });
+}
+
+// -- rebalance preview --------------------------------------------------------------------------------------------
+
+function gridmapPlannerBalanceBody() {
+  return {
+    community: gridmapPlannerEl("community").value,
+    min_households: Number(gridmapPlannerEl("min").value),
+    max_households: Number(gridmapPlannerEl("max").value),
+  };
+}
+
+function gridmapPlannerClearProposal(state) {
+  state.proposal = null;
+  state.proposalLayer.clearLayers();
+  const box = gridmapPlannerEl("proposal");
+  box.replaceChildren();
+  box.hidden = true;
+  delete box.dataset.token;
+}
+
+async function gridmapPlannerPreview(state) {
+  const t = state.labels;
+  if (state.busy) return;
+  const body = gridmapPlannerBalanceBody();
+  gridmapPlannerClearProposal(state);
+  state.busy = true;
+  gridmapPlannerControls(state);
+  try {
+    const answer = await gridmapPlannerRequest(`/api/plans/${state.planId}/balance/preview`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    state.proposal = { body, answer };
+    gridmapPlannerShowProposal(state);
+    gridmapPlannerMessage(state, "info", []);
+  } catch (error) {
+    gridmapPlannerMessage(state, "error", [gridmapFormat(t.failed, { detail: error.message })]);
+  } finally {
+    state.busy = false;
+    gridmapPlannerControls(state);
+  }
+}
+
+function gridmapPlannerShowProposal(state) {
+  const t = state.labels;
+  const { body, answer } = state.proposal;
+  const box = gridmapPlannerEl("proposal");
+  box.dataset.token = answer.token;
+  box.dataset.version = String(answer.version);
+  box.append(gridmapEl("b", { text: gridmapFormat(t.proposal_title, {
+    community: body.community, min: answer.band.min_households, max: answer.band.max_households }) }));
+  const band = { min: answer.band.min_households, max: answer.band.max_households };
+  const table = gridmapEl("table", {}, [gridmapEl("tr", {}, t.proposal_head.map((h) => gridmapEl("th", { text: h })))]);
+  for (const feature of answer.grids.features) {
+    const p = feature.properties;
+    const colour = GRIDMAP_PLANNER_COLOURS[gridmapPlannerBandClass(p.households, band)];
+    const layer = L.geoJSON(feature.geometry, {
+      style: { color: GRIDMAP_PLANNER_COLOURS.proposal, weight: 3, dashArray: "6 3", fillColor: colour,
+               fillOpacity: 0.45, interactive: false, className: "gridmap-proposal" },
+    }).addTo(state.proposalLayer);
+    const change = p.grid == null ? t.proposal_new : p.changed ? t.proposal_changed : t.proposal_same;
+    const row = gridmapEl("tr", { class: `gp-proposal-row gp-clickable${p.changed ? " gp-proposal-changed" : ""}`,
+                                  "data-part": String(p.part) }, [
+      gridmapEl("td", { text: p.code || t.proposal_new }), gridmapEl("td", { text: String(p.households) }),
+      gridmapEl("td", { text: String(p.buildings) }),
+      gridmapEl("td", { text: p.compactness == null ? "–" : p.compactness.toFixed(2) }), gridmapEl("td", { text: change }),
+    ]);
+    row.addEventListener("click", () => state.map.fitBounds(layer.getBounds(), { maxZoom: 17 }));
+    table.append(row);
+  }
+  box.append(table);
+  if (answer.removed.length) {
+    box.append(gridmapEl("p", { class: "gp-note", text: gridmapFormat(t.proposal_removed, { count: answer.removed.length }) }));
+  }
+  box.append(gridmapEl("p", { class: "gp-subtitle", text: t.proposal_split }));
+  if (answer.split_compounds.length) {
+    box.append(gridmapEl("ul", { class: "gp-proposal-split" }, answer.split_compounds.map((c) => gridmapEl("li", {
+      "data-compound": c.compound, text: gridmapFormat(t.proposal_split_item, c) }))));
+  } else {
+    box.append(gridmapEl("p", { class: "gp-note", text: t.proposal_no_split }));
+  }
+  if (!answer.balance.satisfied) {
+    box.append(gridmapEl("p", { class: "gp-reason", text: `${t.proposal_problems} ${answer.balance.problems.join("; ")}` }));
+  }
+  const apply = gridmapEl("button", { type: "button", id: "gridmap-planner-proposal-apply", class: "gp-btn gp-primary",
+                                      text: t.apply });
+  const discard = gridmapEl("button", { type: "button", id: "gridmap-planner-proposal-discard", class: "gp-btn",
+                                        text: t.discard });
+  apply.addEventListener("click", () => {
+    const proposal = state.proposal;
+    if (proposal) gridmapPlannerEdit(state, "balance", Object.assign({}, proposal.body, { token: proposal.answer.token }));
+  });
+  discard.addEventListener("click", () => {
+    gridmapPlannerClearProposal(state);
+    gridmapPlannerMessage(state, "info", [t.discarded]);
+    gridmapPlannerControls(state);
+  });
+  box.append(gridmapEl("div", { class: "gp-row" }, [apply, discard]));
+  box.hidden = false;
+  const bounds = state.proposalLayer.getBounds();
+  if (bounds.isValid()) state.map.fitBounds(bounds, { maxZoom: 17 });
+}
+
+// -- operation history --------------------------------------------------------------------------------------------
+
+function gridmapPlannerShowHistory(state) {
+  const t = state.labels;
+  const list = gridmapPlannerEl("history");
+  list.replaceChildren();
+  if (!state.history) return;
+  const log = state.history;
+  if (!log.length) list.append(gridmapEl("li", { class: "gp-empty", text: t.history_empty }));
+  for (const op of log) {
+    const when = new Date(op.at);
+    const time = Number.isNaN(when.getTime()) ? op.at : when.toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB");
+    const what = t.kinds[op.kind] || op.kind;
+    const target = op.kind === "undo" || op.kind === "redo" ? ` #${op.payload.undoes || op.payload.redoes}` : "";
+    const moved = op.households_moved || op.units_moved
+      ? ` · ${gridmapFormat(t.history_moved, { households: op.households_moved })}` : "";
+    const item = gridmapEl("li", {
+      class: `gp-op${op.undone ? " gp-op-undone" : ""}${op.current ? " gp-op-current" : ""}`,
+      "data-seq": String(op.seq), "data-kind": op.kind, "data-current": String(op.current),
+      "data-undone": String(op.undone), title: time,
+      text: `#${op.seq} ${what}${target} · ${op.actor} · ${time}${moved}`,
+    });
+    if (op.current) item.append(gridmapEl("span", { class: "gp-op-mark", text: ` ◀ ${t.history_current}` }));
+    list.append(item);
+  }
+  const current = list.querySelector(".gp-op-current");  // in view within the list, not the page scrolled to it
+  if (current) list.scrollTop = Math.max(0, current.offsetTop - list.offsetTop - list.clientHeight / 2);
+}
+
+async function gridmapPlannerLoadHistory(state) {
+  if (!state.planId || !gridmapPlannerEl("history-box").open) return;
+  try {
+    state.history = await gridmapPlannerRequest(`/api/plans/${state.planId}/operations`);
+  } catch (error) {
+    state.history = null;
+    gridmapPlannerMessage(state, "error", [gridmapFormat(state.labels.load_failed, { detail: error.message })]);
+  }
+  gridmapPlannerShowHistory(state);
+  gridmapPlannerControls(state);
+}
+
+// What undo and redo would act on, as the log says (gis/plans/edits.py): the newest edit in effect; the newest
+// undo still in effect with no edit after it.
+function gridmapPlannerUndoRedo(state) {
+  if (!state.history) return { undo: true, redo: true };  // not known: let the server say
+  const edits = state.history.filter((op) => !["create", "undo", "redo", "publish"].includes(op.kind));
+  const lastEdit = edits.length ? edits[edits.length - 1].seq : 0;
+  return {
+    undo: edits.some((op) => !op.undone),
+    redo: state.history.some((op) => op.kind === "undo" && !op.undone && op.seq > lastEdit),
+  };
 }
 
 // kind: "info" | "ok" | "error" | "conflict"; lines are text (never HTML); retry adds a "Retry" button.
@@ -347,8 +682,8 @@ function gridmapPlannerControls(state) {
     split: editable && n === 1,
     redraw: editable && n === 1,
     balance: editable && Boolean(gridmapPlannerEl("community").value),
-    undo: editable,
-    redo: editable,
+    undo: editable && gridmapPlannerUndoRedo(state).undo,
+    redo: editable && gridmapPlannerUndoRedo(state).redo,
     "set-band": editable,
     publish: editable && errors === 0,
   };
@@ -362,6 +697,14 @@ function gridmapPlannerControls(state) {
   reasonBox.textContent = reason;
   reasonBox.hidden = !blocked;
   gridmapPlannerEl("diff").disabled = state.busy || !state.plan || state.plan.status !== "draft";
+  gridmapPlannerEl("preview").disabled = !enabled.balance;
+  const proposalApply = gridmapPlannerEl("proposal-apply");
+  if (proposalApply) proposalApply.disabled = !editable;
+  gridmapPlannerEl("reassign-mode").disabled = !editable;
+  gridmapPlannerEl("lasso").disabled = !editable || !state.picking || !state.buildingLayer.getLayers().length;
+  gridmapPlannerEl("target").disabled = !editable || !state.picking;
+  gridmapPlannerEl("reassign-apply").disabled = !editable || !state.picking || !state.picked.size || state.target == null;
+  gridmapPlannerEl("reassign-clear").disabled = !state.picked.size;
   for (const name of ["community", "min", "max"]) gridmapPlannerEl(name).disabled = !editable;
   gridmapPlannerEl("clear").disabled = !n || Boolean(state.drawing);
   gridmapPlannerEl("drawing").hidden = !state.drawing;
@@ -436,10 +779,15 @@ async function gridmapPlannerReload(state, atLeast) {
   state.version = plan.version;
   state.validation = null;
   gridmapPlannerShowValidation(state);
-  const [grids, validation] = await Promise.all([
+  // The log names logins, so it is read signed in: only once the planner opens it (the plan itself loads without
+  // a token, and a stale one must not stop the page from showing it), then along with every reload.
+  const withHistory = gridmapPlannerEl("history-box").open;
+  const [grids, validation, history] = await Promise.all([
     gridmapPlannerRequest(`/api/plans/${state.planId}/grids`),
     gridmapPlannerRequest(`/api/plans/${state.planId}/validation`),
+    withHistory ? gridmapPlannerRequest(`/api/plans/${state.planId}/operations`) : null,
   ]);
+  state.history = history;
   state.grids = grids.features;
   state.byId = new Map(grids.features.map((f) => [f.id, f]));
   const lost = state.selection.filter((id) => !state.byId.has(id));
@@ -450,7 +798,9 @@ async function gridmapPlannerReload(state, atLeast) {
   gridmapPlannerShowPlan(state);
   gridmapPlannerShowSelection(state);
   gridmapPlannerShowValidation(state);
+  gridmapPlannerShowHistory(state);
   gridmapPlannerCommunities(state);
+  gridmapPlannerTargets(state);
   return lost;
 }
 
@@ -473,7 +823,7 @@ function gridmapPlannerCodes(state, ids) {
 function gridmapPlannerAfterEdit(kind, answer, body) {
   if (kind === "merge") return [answer.merged_into];
   if (kind === "split") return [body.grid, ...answer.grids.created];
-  if (kind === "redraw") return [body.grid];
+  if (kind === "redraw" || kind === "reassign") return [body.grid];
   return [];
 }
 
@@ -498,6 +848,8 @@ async function gridmapPlannerEdit(state, kind, body) {
     const version = answer.plan && answer.plan.version != null ? answer.plan.version : answer.version;
     gridmapPlannerClearDrawn(state);
     gridmapPlannerClearDiff(state);  // a diff shown before the edit is out of date
+    gridmapPlannerClearProposal(state);  // so is a rebalance preview (and an applied one is now the plan)
+    if (kind === "reassign") state.picked.clear();
     state.selection = gridmapPlannerAfterEdit(kind, answer, body);
     await gridmapPlannerReload(state, version);
     const done = gridmapFormat(t.done[kind], {
@@ -506,7 +858,9 @@ async function gridmapPlannerEdit(state, kind, body) {
       kind: gridmapPlannerDoneKind(t, answer.undid || answer.redid),
       min: body && body.min_households != null ? body.min_households : "",
       max: body && body.max_households != null ? body.max_households : "",
+      count: body && body.buildings ? body.buildings.length : "",
     });
+    if (kind === "reassign") gridmapPlannerShowPicked(state);
     gridmapPlannerMessage(state, "ok", [`${done} · ${t.version} v${state.version}`]);
   } catch (error) {
     if (error.status === 412) {
@@ -550,13 +904,13 @@ function gridmapPlannerRetry(state) {
 function gridmapPlannerStartDraw(state, kind) {
   const t = state.labels;
   gridmapPlannerClearDrawn(state);
-  const shapeOptions = { color: GRIDMAP_PLANNER_COLOURS.drawn, weight: 3, opacity: 0.9, fill: kind === "redraw" };
+  const shapeOptions = { color: GRIDMAP_PLANNER_COLOURS.drawn, weight: 3, opacity: 0.9, fill: kind !== "split" };
   const handler = kind === "split"
     ? new L.Draw.Polyline(state.map, { shapeOptions, showLength: false })
     : new L.Draw.Polygon(state.map, { shapeOptions, allowIntersection: false, showArea: false, showLength: false });
   state.drawing = { kind, grid: state.selection[0], handler };
   handler.enable();
-  gridmapPlannerMessage(state, "info", [kind === "split" ? t.draw_split : t.draw_redraw]);
+  gridmapPlannerMessage(state, "info", [{ split: t.draw_split, redraw: t.draw_redraw, lasso: t.draw_lasso }[kind]]);
   gridmapPlannerControls(state);
 }
 
@@ -564,6 +918,10 @@ function gridmapPlannerDrawn(state, layer) {
   const drawing = state.drawing;
   if (!drawing) return;
   state.drawing = null;
+  if (drawing.kind === "lasso") {  // selects buildings; nothing is sent
+    gridmapPlannerLassoed(state, layer);
+    return;
+  }
   layer.setStyle({ color: GRIDMAP_PLANNER_COLOURS.drawn, weight: 3, dashArray: "8 6", interactive: false });
   state.drawnLayer.addLayer(layer);
   state.drawn = { kind: drawing.kind, grid: drawing.grid, layer };
@@ -631,11 +989,25 @@ function gridmapPlannerBind(state) {
     gridmapPlannerShowSelection(state);
     gridmapPlannerControls(state);
   });
-  on("balance", () => gridmapPlannerEdit(state, "balance", {
-    community: gridmapPlannerEl("community").value,
-    min_households: Number(gridmapPlannerEl("min").value),
-    max_households: Number(gridmapPlannerEl("max").value),
-  }));
+  on("balance", () => gridmapPlannerEdit(state, "balance", gridmapPlannerBalanceBody()));
+  on("preview", () => gridmapPlannerPreview(state));
+  gridmapPlannerEl("history-box").addEventListener("toggle", () => gridmapPlannerLoadHistory(state));
+  on("reassign-mode", () => gridmapPlannerTogglePicking(state));
+  on("lasso", () => gridmapPlannerStartDraw(state, "lasso"));
+  on("reassign-apply", () => gridmapPlannerReassign(state));
+  on("reassign-clear", () => {
+    state.picked.clear();
+    gridmapPlannerShowPicked(state);
+  });
+  gridmapPlannerEl("target").addEventListener("change", (event) => {
+    gridmapPlannerSetTarget(state, event.target.value ? Number(event.target.value) : null);
+  });
+  state.map.on("moveend", () => {
+    if (!state.picking) return;
+    gridmapPlannerLoadBuildings(state).then(() => gridmapPlannerControls(state)).catch((error) => {
+      gridmapPlannerMessage(state, "error", [gridmapFormat(t.load_failed, { detail: error.message })]);
+    });
+  });
   on("undo", () => gridmapPlannerEdit(state, "undo", null));
   on("redo", () => gridmapPlannerEdit(state, "redo", null));
   on("set-band", () => gridmapPlannerEdit(state, "band", {
@@ -677,10 +1049,12 @@ async function gridmapPlanner(map) {
   // Hooks for people and tests: the map, and selecting a grid as a click on it would.
   window.gridmapPlannerMap = map;
   window.gridmapPlannerSelect = (id) => gridmapPlannerToggle(state, Number(id));
+  map.createPane("gridmapPlannerBuildings").style.zIndex = "450";
   gridmapPlannerLocalise(state);
   gridmapPlannerBind(state);
   if (state.readOnly) {  // a phone: no editing tools, a note saying where to edit
     gridmapPlannerEl("editor").hidden = true;
+    gridmapPlannerEl("reassign").hidden = true;
     state.panel.insertBefore(gridmapEl("p", { class: "gridmap-read-only", id: "gridmap-read-only",
                                               text: gridmapPhoneText("readOnly") }), gridmapPlannerEl("plan"));
   }
