@@ -246,16 +246,6 @@ _WROTE = "gridmap_locate_wrote"  # Connection.info flag: this transaction ran a 
 _READS = ("SELECT", "SHOW", "SET ")  # statements that change nothing a locate answer holds
 
 
-def _note_write(connection: Connection, _cursor: Any, statement: str, *_: Any) -> None:
-    # Background pollers commit read-only transactions every few seconds: those need no version check.
-    if not connection.info.get(_WROTE) and not statement.lstrip()[:6].upper().startswith(_READS):
-        connection.info[_WROTE] = True
-
-
-def _forget_write(connection: Connection) -> None:
-    connection.info.pop(_WROTE, None)
-
-
 class PublishedPlan:
     """This process's in-memory published plan (see the module docstring). `start` in the app's lifespan."""
 
@@ -301,17 +291,27 @@ class PublishedPlan:
 
     def watch_writes(self, engine: Engine) -> None:
         """Count this process's committed writes on `engine`: the next answer after one checks the version first."""
-        event.listen(engine, "before_cursor_execute", _note_write)
+        # Bound methods and a flag of this instance's own: two apps on one engine (tests) keep apart.
+        event.listen(engine, "before_cursor_execute", self._note_write)
         event.listen(engine, "commit", self._committed)
-        event.listen(engine, "rollback", _forget_write)
+        event.listen(engine, "rollback", self._forget_write)
 
     def unwatch_writes(self, engine: Engine) -> None:
-        event.remove(engine, "before_cursor_execute", _note_write)
+        event.remove(engine, "before_cursor_execute", self._note_write)
         event.remove(engine, "commit", self._committed)
-        event.remove(engine, "rollback", _forget_write)
+        event.remove(engine, "rollback", self._forget_write)
+
+    def _note_write(self, connection: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        # Background pollers commit read-only transactions every few seconds: those need no version check.
+        flag = (_WROTE, id(self))
+        if not connection.info.get(flag) and not statement.lstrip()[:6].upper().startswith(_READS):
+            connection.info[flag] = True
+
+    def _forget_write(self, connection: Connection) -> None:
+        connection.info.pop((_WROTE, id(self)), None)
 
     def _committed(self, connection: Connection) -> None:
-        if connection.info.pop(_WROTE, False):
+        if connection.info.pop((_WROTE, id(self)), False):
             self._writes += 1
 
     # -- answering ---------------------------------------------------------------------------------------
