@@ -114,9 +114,18 @@ def _points_csv(path: Path, extent: tuple[float, float, float, float], n: int) -
         np.savetxt(out, np.column_stack([np.arange(n), lon, lat]), fmt=["%d", "%.7f", "%.7f"], delimiter=",")
 
 
+class _Figures(dict[str, float]):
+    """Stage → figure, each printed as it is measured (a long run shows its progress)."""
+
+    def __setitem__(self, stage: str, value: float) -> None:
+        console.print(f"  {stage}: {value:,.2f}")
+        super().__setitem__(stage, value)
+
+
 def measure(buildings: int, points: int, seconds: int) -> tuple[int, dict[str, float]]:
     """Every stage's figure for a city of about `buildings` buildings; the count actually made."""
-    figures: dict[str, float] = {}
+    console.print(f"city of about {buildings:,} buildings")
+    figures = _Figures()
     engine = bench_engine(f"gridmap_bench_city_{buildings}")
     url = engine.url.render_as_string(hide_password=False)
     if APP_ROLE in embedded_roles(url):
@@ -139,7 +148,7 @@ def measure(buildings: int, points: int, seconds: int) -> tuple[int, dict[str, f
             extent = tuple(
                 conn.execute(
                     text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                         "FROM (SELECT ST_Extent(geom)::geometry e FROM buildings) s")
+                         "FROM (SELECT ST_Extent(geom)::geometry e FROM grids) s")
                 ).one()
             )  # fmt: skip
         server = _serve(env)
