@@ -13,10 +13,9 @@ share of their area are reported. Day-to-day changes of single buildings are gis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -169,7 +168,7 @@ def _store(
         session,
         np.repeat(community_ids, sizes),
         pd.concat([b.units for b in built]),
-        np.concatenate([b.storage_ewkb for b in built]),
+        np.concatenate([b.storage_wkb for b in built]),
     )
     ids = np.split(every, np.cumsum(sizes)[:-1])
     links = [
@@ -180,7 +179,7 @@ def _store(
     out = []
     for ground, b, unit_ids, shapes, code in zip(grounds, built, ids, before, codes, strict=True):
         notes = list(b.notes)
-        moved = _carry_over(session, shapes, unit_ids, b.units.geometry.to_numpy(), moved_share, notes)
+        moved = _carry_over(session, shapes, unit_ids, b.shapes(epsg) if shapes else np.empty(0), moved_share, notes)
         open_units = int((b.units["kind"] == "open").sum())
         out.append(CommunityUnits(code, len(b.units), open_units, len(ground.buildings), tuple(notes), moved))
     return out
@@ -309,35 +308,41 @@ def _largest_overlap(grids: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, 
     return choice, kept_alive
 
 
-def _write_units(session: Session, community_ids: np.ndarray, units: gpd.GeoDataFrame, ewkb: np.ndarray) -> np.ndarray:
+def _write_units(session: Session, community_ids: np.ndarray, units: pd.DataFrame, wkb: np.ndarray) -> np.ndarray:
     """Insert units (each of the community beside it, its geometry as stored beside that) in order; returns their
-    new ids in the same order."""
-    first = (
+    new ids in the same order. A binary COPY: the EWKB goes in as it is (geometry's binary input is EWKB)."""
+    ids = np.asarray(
         session.execute(text("SELECT nextval('units_id_seq') FROM generate_series(1, :n)"), {"n": len(units)})
         .scalars()
-        .all()
+        .all(),
+        dtype=np.int64,
     )
-    conn = psycopg_connection(session)  # COPY in the session's own transaction
     columns = ["id", "community_id", "kind", "compound", "households", "buildings", "population", "area_m2", "geom"]
-    statement = sql.SQL("COPY units ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
-    with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        for unit_id, community_id, row, geom in zip(
-            first, community_ids.tolist(), units.itertuples(index=False), ewkb, strict=True
-        ):
-            copy.write_row(
-                [
-                    unit_id,
-                    community_id,
-                    row.kind,
-                    row.compound,
-                    int(row.households),
-                    int(row.buildings),
-                    int(row.population),
-                    float(row.area_m2),
-                    geom,
-                ]
-            )
-    return np.asarray(first, dtype=np.int64)
+    rows = zip(
+        ids.tolist(),
+        community_ids.tolist(),
+        units["kind"].tolist(),
+        units["compound"].tolist(),
+        units["households"].astype(np.int64).tolist(),
+        units["buildings"].astype(np.int64).tolist(),
+        units["population"].astype(np.int64).tolist(),
+        units["area_m2"].astype(float).tolist(),
+        wkb.tolist(),
+        strict=True,
+    )
+    _copy(session, "units", columns, ["int8", "int4", "text", "text", "int4", "int4", "int4", "float8", "bytea"], rows)
+    return ids
+
+
+def _copy(session: Session, table: str, columns: list[str], types: list[str], rows: Iterable[Sequence[object]]) -> None:
+    """Binary COPY of `rows` into `table`, in the session's own transaction."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with psycopg_connection(session).cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
 
 
 def _link_buildings(session: Session, unit_of_building: pd.Series) -> None:
@@ -357,10 +362,5 @@ def _write_adjacency(session: Session, pairs: np.ndarray) -> None:
         return
     low, high = pairs.min(axis=1), pairs.max(axis=1)
     order = np.lexsort((high, low))
-    session.execute(
-        text(
-            "INSERT INTO unit_adjacency (unit_a, unit_b) SELECT * FROM unnest(CAST(:a AS bigint[]), "
-            "CAST(:b AS bigint[]))"
-        ),
-        {"a": low[order].tolist(), "b": high[order].tolist()},
-    )
+    rows = zip(low[order].tolist(), high[order].tolist(), strict=True)
+    _copy(session, "unit_adjacency", ["unit_a", "unit_b"], ["int8", "int8"], rows)

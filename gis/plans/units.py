@@ -49,11 +49,13 @@ OVERLAP_SHARE = 0.05  # buildings overlapping by this share of the smaller one a
 CELL_SHARE = 0.05  # a cell holding less of its building than this share is open space (momepy's threshold)
 CORE_SHARE = 0.01  # a part of a cell holding this share of its building's footprint stays in the unit
 SHRINK, SEGMENT = 0.4, 0.5  # momepy's defaults: quality and speed are both fine at community scale
-# Sites are segmentized at half the distance to the nearest other building's sites, between SEGMENT and this: the
-# border the diagram draws between sites d apart strays by (spacing)² / 8d = d/32 from the midline (7 cm for the
-# 1.5 m typical of the synthetic city's rows, far inside the 0.4 m shrink), with a half to a tenth of the sites of
-# a 0.5 m spacing — and the diagram's time falls with them.
-SEGMENT_PER_GAP, MAX_SEGMENT = 0.5, 5.0
+# Each edge of a site is segmentized by the gap g between its footprint and the nearest other one. The border the
+# Voronoi diagram draws between two rows of points spaced s, d = g + 2 × SHRINK apart, strays by s² / 8d from the
+# midline, and the midline lies g / 2 from either footprint: a spacing of √(8 d × STRAY × g) keeps the border within
+# STRAY × g of the midline, so it never cuts a footprint (a quarter of the gap to spare). Edges facing a street or
+# a yard need few points, edges facing a neighbour across a lane more: 2.6 m for the 1.5 m lanes of the synthetic
+# city, where a fixed half of d (momepy's way, adapted) gave 1.15 m and twice the points.
+STRAY, MAX_SEGMENT = 0.25, 10.0
 OVERLAP_EXCESS = 1e-3  # cells exceeding their block's area by this share overlap: tessellate again
 JITTER = 1e-3  # metres: breaks ties between Voronoi sites, far above the 1e-5 m grid libpysal snaps to
 RETRIES = 3
@@ -109,14 +111,19 @@ class CommunityGround:
 
 @dataclass(frozen=True)
 class BuiltUnits:
-    """One community's units with their totals, each building's unit and the units' adjacency: all a store needs."""
+    """One community's units with their totals, each building's unit and the units' adjacency: all a store needs, and
+    no more (it travels back from a batch worker: each unit's shape once, as stored)."""
 
     community_id: int
-    units: gpd.GeoDataFrame  # RangeIndex; kind, households, population, buildings, compound, area_m2; geometry
+    units: pd.DataFrame  # RangeIndex; kind, households, population, buildings, compound, area_m2
     building_unit: pd.Series  # building id -> unit row
     adjacency: np.ndarray  # (m, 2) unit rows sharing an edge
     notes: list[str]
-    storage_ewkb: np.ndarray  # each unit as stored: a MultiPolygon in the storage CRS, hex EWKB (made on the worker)
+    storage_wkb: np.ndarray  # each unit as stored: a MultiPolygon in the storage CRS, EWKB (made on the worker)
+
+    def shapes(self, crs: object) -> np.ndarray:
+        """The units' shapes in `crs` (a metric CRS, for carrying plans over)."""
+        return gpd.GeoSeries(shapely.from_wkb(self.storage_wkb), crs=STORAGE_CRS).to_crs(crs).to_numpy()
 
 
 def community_units(ground: CommunityGround) -> BuiltUnits:
@@ -132,15 +139,16 @@ def community_units(ground: CommunityGround) -> BuiltUnits:
     # A unit's compound is its buildings' compound when they agree (compounds are kept whole when balancing).
     by_unit = members.groupby("unit")["compound"]
     compound = by_unit.first().where(by_unit.nunique(dropna=False) == 1)
-    units = units.join(totals).join(compound.rename("compound"))
-    units[["households", "population", "buildings"]] = units[["households", "population", "buildings"]].fillna(0)
-    units["compound"] = units["compound"].astype(object).where(units["compound"].notna(), None)  # NaN is no compound
-    units["area_m2"] = units.geometry.area
-    adjacency = _coverage_adjacency(units.geometry.to_numpy())
+    geoms = units.geometry.to_numpy()
+    table = pd.DataFrame(units.drop(columns=units.geometry.name)).join(totals).join(compound.rename("compound"))
+    table[["households", "population", "buildings"]] = table[["households", "population", "buildings"]].fillna(0)
+    table["compound"] = table["compound"].astype(object).where(table["compound"].notna(), None)  # NaN is no compound
+    table["area_m2"] = shapely.area(geoms)
+    adjacency = _coverage_adjacency(geoms)
     stored, unit = shapely.get_parts(units.geometry.to_crs(STORAGE_CRS).to_numpy(), return_index=True)
     stored = shapely.set_srid(shapely.multipolygons(stored, indices=unit), STORAGE_SRID)
-    ewkb = np.asarray(shapely.to_wkb(stored, hex=True, include_srid=True), dtype=object)
-    return BuiltUnits(ground.community_id, units, layout.building_unit, adjacency, layout.notes, ewkb)
+    wkb = np.asarray(shapely.to_wkb(stored, include_srid=True), dtype=object)
+    return BuiltUnits(ground.community_id, table, layout.building_unit, adjacency, layout.notes, wkb)
 
 
 def unit_adjacency(units: gpd.GeoSeries | gpd.GeoDataFrame) -> np.ndarray:
@@ -184,9 +192,14 @@ def _footprints(buildings: gpd.GeoDataFrame, notes: list[str]) -> tuple[gpd.GeoD
     group = _union_groups(group, left[big], right[big])
     if big.any():
         notes.append(f"{int((group[~empty] != ids[~empty]).sum())} buildings overlap another one and share its unit")
-    frame = gpd.GeoDataFrame({"label": group[~empty]}, geometry=geoms[~empty], crs=buildings.crs)
-    footprints = frame.dissolve("label") if len(frame) else frame.set_index("label")
-    footprints.index = footprints.index.astype(np.int64)
+    label, geoms = group[~empty], geoms[~empty]
+    # One footprint per label: the union of the few that share one (most buildings have a label of their own).
+    labels, first, size = np.unique(label, return_index=True, return_counts=True)
+    merged = geoms[first]
+    for k in np.flatnonzero(size > 1):
+        merged[k] = _polygonal(shapely.union_all(geoms[label == labels[k]]))
+    index = pd.Index(labels.astype(np.int64), name="label")
+    footprints = gpd.GeoDataFrame(geometry=merged, index=index, crs=buildings.crs)
     return _disjoint(footprints, notes), group
 
 
@@ -319,7 +332,7 @@ def _enclosed_tessellation(footprints: gpd.GeoDataFrame, blocks: gpd.GeoSeries, 
     city); this does the same GEOS operations on arrays, and gives each Voronoi cell to the site whose vertex made
     it (GEOS's ordered cells) rather than to every site it touches, so that cells do not overlap."""
     sites = _sites(footprints, seed)
-    site_geoms, labels = sites.geometry.to_numpy(), sites.index.to_numpy(dtype=np.int64)
+    site_geoms, labels = sites.shapes, sites.labels
     block_geoms = blocks.to_numpy()
     block_of, site = shapely.STRtree(site_geoms).query(block_geoms, predicate="intersects")
     order = np.lexsort((site, block_of))
@@ -331,12 +344,15 @@ def _enclosed_tessellation(footprints: gpd.GeoDataFrame, blocks: gpd.GeoSeries, 
     keep[shared] = inside > CELL_SHARE * shapely.area(site_geoms[site[shared]])
     block_of, site = block_of[keep], site[keep]
     starts = np.searchsorted(block_of, np.arange(len(block_geoms) + 1))
+    first_point = np.searchsorted(sites.owner, np.arange(len(site_geoms) + 1))
     geoms: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     for b, block in enumerate(block_geoms):
         mine = site[starts[b] : starts[b + 1]]
         if len(mine) > 1:
-            cells, owner = _voronoi_cells(site_geoms[mine], block)
+            counts = first_point[mine + 1] - first_point[mine]
+            at = np.repeat(first_point[mine] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            cells, owner = _voronoi_cells(sites.xy[at], np.repeat(np.arange(len(mine)), counts), block)
             geoms.append(cells)
             owners.append(labels[mine][owner])
         else:
@@ -354,12 +370,11 @@ def _enclosed_tessellation(footprints: gpd.GeoDataFrame, blocks: gpd.GeoSeries, 
 GRID_SIZE = 1e-5  # metres: libpysal's precision for the sites of a Voronoi diagram
 
 
-def _voronoi_cells(sites: np.ndarray, block: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """The block shared among `sites` (two or more): one cell per site (the union of its vertices' Voronoi cells,
-    clipped to the block), and the position of each cell's site."""
-    xy, owner = shapely.get_coordinates(sites, return_index=True)
+def _voronoi_cells(xy: np.ndarray, owner: np.ndarray, block: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """The block shared among two or more sites, given as points `xy` and the site of each (`owner`, ascending):
+    one cell per site (the union of its points' Voronoi cells, clipped to the block), and each cell's site."""
     xy = np.round(xy / GRID_SIZE) * GRID_SIZE  # libpysal's set_precision, on the vertices: all the diagram uses
-    _, first = np.unique(xy, axis=0, return_index=True)  # ring closures and shared vertices: one cell each
+    _, first = np.unique(xy, axis=0, return_index=True)  # shared points: one cell each
     first.sort()
     xy, owner = xy[first], owner[first]
     cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=block, ordered=True))
@@ -380,43 +395,64 @@ def _voronoi_cells(sites: np.ndarray, block: shapely.Geometry) -> tuple[np.ndarr
 def _union_cells(cells: np.ndarray) -> shapely.Geometry:
     """The cells of one site's vertices as one polygon (they are edge-matched: a coverage union, else a union
     where GEOS's coverage union refuses float noise or a degenerate diagram's cells that cross themselves)."""
+    if len(cells) == 1:
+        return cells[0]
     try:
         return shapely.coverage_union_all(cells)
     except shapely.errors.GEOSException:
         return shapely.union_all([_polygonal(g) for g in shapely.make_valid(cells)])
 
 
-def _sites(footprints: gpd.GeoDataFrame, seed: int) -> gpd.GeoDataFrame:
-    """Footprints as the Voronoi diagram sees them: shrunk, segmentized and moved by up to a millimetre.
+@dataclass(frozen=True)
+class _Sites:
+    """Footprints as the Voronoi diagram sees them."""
 
-    This is what momepy's `shrink` and `segment` do (the segments longer where the building stands apart, see
-    SEGMENT_PER_GAP), plus the jitter: GEOS's Voronoi diagram comes out wrong (overlapping cells) on sites with
-    many co-circular points, such as evenly segmented rectangles. The jitter is a function of the coordinates,
-    so that rings stay closed and shared vertices move together.
+    shapes: np.ndarray  # each footprint shrunk by SHRINK (a footprint narrower than twice that has no site)
+    labels: np.ndarray  # the footprint label of each shape
+    xy: np.ndarray  # (n, 2) the diagram's points: along the shapes' rings, spaced per edge, jittered
+    owner: np.ndarray  # the shape (position) of each point, ascending
+
+
+def _sites(footprints: gpd.GeoDataFrame, seed: int) -> _Sites:
+    """Shrunk footprints and the points along their rings: momepy's `shrink` and `segment`, with the points
+    spaced edge by edge (see STRAY), plus the jitter: GEOS's Voronoi diagram comes out wrong
+    (overlapping cells) on sites with many co-circular points, such as evenly segmented rectangles. The jitter is
+    a function of the coordinates, so that points shared by two rings move together.
     """
     original = footprints.geometry.to_numpy()
-    geoms = shapely.buffer(original, -SHRINK, cap_style="flat", join_style="mitre")
-    geoms = shapely.segmentize(geoms, _segments(original))
+    shrunk = shapely.buffer(original, -SHRINK, cap_style="flat", join_style="mitre")
+    solid = ~shapely.is_empty(shrunk)
+    shapes = np.array([_polygonal(g) for g in shrunk[solid]], dtype=object)
+    parts, part_of = shapely.get_parts(shapes, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    xy, at = shapely.get_coordinates(rings, return_index=True)
+    edge = at[:-1] == at[1:]  # consecutive vertices of one ring
+    start, end = xy[:-1][edge], xy[1:][edge]
+    owner = part_of[ring_of[at[:-1][edge]]]
+    spacing = _segments(start, end, np.flatnonzero(solid)[owner], original)
+    count = np.maximum(np.ceil(np.hypot(*(end - start).T) / spacing), 1).astype(np.int64)
+    of_point = np.repeat(np.arange(len(start)), count)
+    step = np.arange(len(of_point)) - np.repeat(np.cumsum(count) - count, count)
+    points = start[of_point] + (end - start)[of_point] * (step / count[of_point])[:, None]
+    phase = np.sin(points @ np.array([[12.9898, 39.3467], [78.233, 11.135]]) + seed) * 43758.5453
+    points = points + JITTER * (2 * (phase - np.floor(phase)) - 1)
+    return _Sites(shapes, footprints.index.to_numpy(dtype=np.int64)[solid], points, owner[of_point])
 
-    def jitter(xy: np.ndarray) -> np.ndarray:
-        phase = np.sin(xy @ np.array([[12.9898, 39.3467], [78.233, 11.135]]) + seed) * 43758.5453
-        return xy + JITTER * (2 * (phase - np.floor(phase)) - 1)
 
-    geoms = np.array([_polygonal(g) for g in shapely.make_valid(shapely.transform(geoms, jitter))], dtype=object)
-    solid = ~shapely.is_empty(geoms)  # a footprint narrower than twice the shrink has no site: no cell
-    return footprints.set_geometry(geoms)[solid]
-
-
-def _segments(footprints: np.ndarray) -> np.ndarray:
-    """Segment length for each footprint's sites: SEGMENT_PER_GAP of the distance between its sites and those of
-    the nearest other footprint (each shrunk by SHRINK)."""
-    gap = np.full(len(footprints), np.inf)
-    if len(footprints) > 1:
-        (at, _), distance = shapely.STRtree(footprints).query_nearest(
-            footprints, exclusive=True, return_distance=True, all_matches=False
-        )
-        gap[at] = distance
-    return np.clip(SEGMENT_PER_GAP * (gap + 2 * SHRINK), SEGMENT, MAX_SEGMENT)
+def _segments(start: np.ndarray, end: np.ndarray, own: np.ndarray, footprints: np.ndarray) -> np.ndarray:
+    """Point spacing along each site edge (start → end, of footprint position `own`), from the gap between its
+    footprint and the nearest other one (see STRAY); between SEGMENT and MAX_SEGMENT."""
+    edges = shapely.linestrings(np.stack([start, end], axis=1))
+    # the edge lies SHRINK inside its footprint; beyond `reach` the spacing is MAX_SEGMENT anyway
+    distance = np.full(len(edges), np.inf)
+    reach = SHRINK + MAX_SEGMENT**2 / (8 * STRAY * MAX_SEGMENT)
+    e, f = shapely.STRtree(footprints).query(edges, predicate="dwithin", distance=reach)
+    other = f != own[e]
+    np.minimum.at(distance, e[other], shapely.distance(edges[e[other]], footprints[f[other]]))
+    gap = np.maximum(distance - SHRINK, 0)
+    with np.errstate(invalid="ignore"):  # inf × 0 never happens: gap is inf only with no neighbour
+        spacing = np.sqrt(8 * STRAY * gap * (gap + 2 * SHRINK))
+    return np.clip(np.nan_to_num(spacing, nan=MAX_SEGMENT, posinf=MAX_SEGMENT), SEGMENT, MAX_SEGMENT)
 
 
 def _overlapping_blocks(cells: gpd.GeoDataFrame, blocks: gpd.GeoSeries) -> np.ndarray:
@@ -588,7 +624,7 @@ def _dissolve(
     rank[order] = np.arange(len(labels))
     by_unit = np.argsort(rank[inverse], kind="stable")
     groups = np.split(pieces[by_unit], np.cumsum(np.bincount(rank[inverse], minlength=len(labels)))[:-1])
-    geoms = [shapely.coverage_union_all(g) for g in groups]
+    geoms = [g[0] if len(g) == 1 else shapely.coverage_union_all(g) for g in groups]
     units = gpd.GeoDataFrame({"kind": np.where(holds[order], BUILDING, OPEN)}, geometry=geoms, crs=crs)
     unit = rank[np.searchsorted(labels, building_label.to_numpy())]
     return units, pd.Series(unit, index=building_label.index, name="unit")
