@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -181,6 +181,20 @@ def copy_frame(session: Session, table: str, frame: pd.DataFrame) -> None:
     )
     with psycopg_connection(session).cursor() as cursor, cursor.copy(statement) as copy:
         copy.write(buffer.getvalue())
+
+
+def copy_rows(
+    session: Session, table: str, columns: list[str], types: list[str], rows: Iterable[Sequence[object]]
+) -> None:
+    """Binary COPY of `rows` (Python values of the PostgreSQL `types`, one per column) into `table`: the bulk path
+    where values are at hand already; a geometry goes in as EWKB bytes typed "bytea" (its binary input is EWKB)."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with psycopg_connection(session).cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
 
 
 def psycopg_connection(session: Session) -> psycopg.Connection:

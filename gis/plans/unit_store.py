@@ -13,18 +13,17 @@ share of their area are reported. Day-to-day changes of single buildings are gis
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import shapely
-from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis import batch
-from gis.db.engine import psycopg_connection
+from gis.db.engine import copy_rows
 from gis.errors import NotFound
 from gis.geo import dataset
 from gis.geo.frames import metric_frame
@@ -330,19 +329,9 @@ def _write_units(session: Session, community_ids: np.ndarray, units: pd.DataFram
         wkb.tolist(),
         strict=True,
     )
-    _copy(session, "units", columns, ["int8", "int4", "text", "text", "int4", "int4", "int4", "float8", "bytea"], rows)
+    types = ["int8", "int4", "text", "text", "int4", "int4", "int4", "float8", "bytea"]
+    copy_rows(session, "units", columns, types, rows)
     return ids
-
-
-def _copy(session: Session, table: str, columns: list[str], types: list[str], rows: Iterable[Sequence[object]]) -> None:
-    """Binary COPY of `rows` into `table`, in the session's own transaction."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    with psycopg_connection(session).cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
 
 
 def _link_buildings(session: Session, unit_of_building: pd.Series) -> None:
@@ -363,4 +352,4 @@ def _write_adjacency(session: Session, pairs: np.ndarray) -> None:
     low, high = pairs.min(axis=1), pairs.max(axis=1)
     order = np.lexsort((high, low))
     rows = zip(low[order].tolist(), high[order].tolist(), strict=True)
-    _copy(session, "unit_adjacency", ["unit_a", "unit_b"], ["int8", "int8"], rows)
+    copy_rows(session, "unit_adjacency", ["unit_a", "unit_b"], ["int8", "int8"], rows)
