@@ -30,7 +30,8 @@ def mergeable(grids: list[dict[str, Any]]) -> tuple[int, int]:
         (a["id"], b["id"])
         for i, a in enumerate(grids)
         for b in grids[i + 1 :]
-        if shape(a["geometry"]).intersection(shape(b["geometry"])).length > 1e-4
+        if a["properties"]["community_code"] == b["properties"]["community_code"]  # merges stay in a community
+        and shape(a["geometry"]).intersection(shape(b["geometry"])).length > 1e-4
     )
 
 

@@ -190,7 +190,8 @@ def test_grids_of_another_plan(demo_client: TestClient, demo_session: Session) -
     grids = demo_client.get(f"/api/plans/{plan}/grids").json()["features"]
     a, b = next(
         (x, y) for i, x in enumerate(grids) for y in grids[i + 1 :]
-        if shape(x["geometry"]).intersection(shape(y["geometry"])).length > 1e-4
+        if x["properties"]["community_code"] == y["properties"]["community_code"]
+        and shape(x["geometry"]).intersection(shape(y["geometry"])).length > 1e-4
     )  # fmt: skip
     merged = demo_client.post(
         f"/api/plans/{plan}/merge",

@@ -179,6 +179,9 @@ def test_dispatch_reason_is_asked_for_and_conflicts_are_shown(
     first, second = district_points(web.base_url, 4, 2)
     rejected_id = report(web.base_url, first, "重复投诉？（调度测试）")
     raced_id = report(web.base_url, second, "另一位调度员已处理（调度测试）")
+    # The page's live events are held (as on a slow network) so that its popup still offers 立案 after another
+    # dispatcher registered the incident: the race the 409 is for. With events flowing the popup may redraw first.
+    web.page.route("**/api/incidents/events*", lambda route: None)
     page = open_dispatch(web)
 
     popup = open_popup(page, rejected_id)

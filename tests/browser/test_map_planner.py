@@ -71,13 +71,15 @@ def plan_grids(api: httpx.Client, plan_id: int) -> list[dict[str, Any]]:
 
 
 def adjacent_pairs(features: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Pairs of grids sharing a stretch of boundary (not just a corner): mergeable neighbours."""
+    """Pairs of grids of one community sharing a stretch of boundary (not just a corner): mergeable neighbours.
+    Grids of two communities may touch too, but merging them is refused (units are adjacent within a community)."""
     shapes = [shape(f["geometry"]) for f in features]
     return [
         (features[i], features[j])
         for i in range(len(features))
         for j in range(i + 1, len(features))
-        if shapes[i].intersection(shapes[j]).length > 1e-4  # ~10 m of shared edge
+        if features[i]["properties"]["community_code"] == features[j]["properties"]["community_code"]
+        and shapes[i].intersection(shapes[j]).length > 1e-4  # ~10 m of shared edge
     ]
 
 
