@@ -42,6 +42,7 @@ Progress = Callable[[int, int], None]
 Record = dict[str, Any]
 # Rows by column: field name (and `_row`, `_geom`) → an object array with one value per row.
 Columns = dict[str, np.ndarray]
+BULK_ROWS = 50_000  # new buildings from which an import that doubles the table builds their indexes afterwards
 FRESH_STATISTICS = 10_000  # rows written by one import from which its tables are analysed at once
 STAGE_CHUNK = 20_000  # rows per COPY chunk (and progress report)
 # Local buffers of the session's temp tables: a city's stage (~60 MB) kept in memory rather than written out and read
@@ -179,7 +180,12 @@ def apply_rows(
     if mode in ("upsert", "replace", "update"):
         _update(conn, spec, columns, written, geometry=geometry)
     if mode in ("upsert", "replace", "insert"):
+        bulk = spec.name == "buildings" and _is_bulk_load(conn)
+        if bulk:
+            conn.execute("SELECT gridmap_buildings_bulk_begin()")  # migration 0024
         _insert(conn, spec, columns, written)
+        if bulk:
+            conn.execute("SELECT gridmap_buildings_bulk_end()")
     written.unchanged = staged - len(written.inserted) - len(written.updated)
     if len(written.inserted) + len(written.updated) >= FRESH_STATISTICS:
         # Plans of the history triggers and of the next import rest on row counts; after a large batch the
@@ -409,6 +415,19 @@ def _update(conn: Any, spec: Layer, columns: list[Field], written: Written, *, g
     written.reshaped = reshaped
 
 
+def _is_bulk_load(conn: Any) -> bool:
+    """Whether the staged buildings would at least double the table (and are many): then their spatial indexes are
+    built once after the insert instead of row by row (migration 0024), at the price of readers of buildings
+    waiting for this import to commit — right for a first load or a new city, not for an everyday update."""
+    (new,) = conn.execute(
+        "SELECT count(*) FROM import_stage s WHERE NOT EXISTS (SELECT 1 FROM buildings t WHERE t.code = s.code)"
+    ).fetchone()
+    if new < BULK_ROWS:
+        return False
+    (stored,) = conn.execute("SELECT count(*) FROM buildings").fetchone()
+    return bool(new >= stored)
+
+
 def _insert_value(spec: Layer, f: Field) -> sql.Composable:
     s = sql.Identifier("s", f.name)
     if spec.name == "buildings" and f.name == "households":
@@ -427,8 +446,10 @@ def _insert(conn: Any, spec: Layer, columns: list[Field], written: Written) -> N
     table = sql.Identifier(spec.table)
     names = [sql.Identifier("id"), sql.Identifier("code"), *[sql.Identifier(f.name) for f in fields]]
     names.append(sql.Identifier(spec.geometry_column))
+    # The id sequence looked up once: pg_get_serial_sequence per row is a catalog lookup (1 s for a city).
+    (sequence,) = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", [spec.table]).fetchone()
     values = [
-        sql.SQL("coalesce(r.id, nextval(pg_get_serial_sequence({}, 'id')))").format(sql.Literal(spec.table)),
+        sql.SQL("coalesce(r.id, nextval({}::regclass))").format(sql.Literal(sequence)),
         sql.SQL("s.code"),
         *[_insert_value(spec, f) for f in fields],
         sql.SQL("s.geom"),

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 import shapely
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from gis.basedata import keyed
 from gis.basedata.undo import undo_batch
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.exchange.exports import export_layer, layer_frame
@@ -286,3 +288,60 @@ def test_a_moved_community_border_takes_its_buildings_and_keeps_plans_whole(
     assert scalar(session, "SELECT sum(households) FROM grids WHERE plan_id = :p", p=plan) == sum(
         10 * (i + 1) for i in range(12)
     )
+
+
+def spatial_indexes(session: Session) -> dict[str, tuple[int, str]]:
+    """The GiST indexes of buildings and their history: name → (oid, definition)."""
+    rows = session.execute(
+        text("""SELECT c.relname, c.oid, pg_get_indexdef(c.oid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                JOIN pg_am a ON a.oid = c.relam
+                WHERE i.indrelid IN ('buildings'::regclass, 'buildings_history'::regclass) AND a.amname = 'gist'""")
+    )
+    return {name: (int(oid), definition) for name, oid, definition in rows}
+
+
+def batch_references(session: Session) -> list[str]:
+    return sorted(
+        session.execute(
+            text("""SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+                    WHERE conrelid = 'buildings_history'::regclass AND contype = 'f'""")
+        ).scalars()
+    )
+
+
+def test_a_first_load_builds_the_spatial_indexes_once_after_the_rows(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keyed, "BULK_ROWS", 5)  # a city's 50,000, scaled to the sample
+    import_frame(session, "communities", samples.communities(), settings=settings)
+    before, references = spatial_indexes(session), batch_references(session)
+    assert set(before) == {"ix_buildings_footprint", "ix_buildings_history_footprint"} and len(references) == 2
+
+    first = import_frame(session, "buildings", samples.buildings(), settings=settings)  # into an empty table
+    assert first.inserted == 12
+    after = spatial_indexes(session)
+    # Built anew (new oids), exactly as defined, and the history's references to the batch log are back.
+    assert {n: d for n, (_, d) in after.items()} == {n: d for n, (_, d) in before.items()}
+    assert all(after[n][0] != before[n][0] for n in before)
+    assert batch_references(session) == references
+    assert scalar(session, "SELECT count(*) FROM buildings_history WHERE batch_id = :b", b=first.batch_id) == 12
+    near = scalar(
+        session,
+        "SELECT count(*) FROM buildings b, communities c WHERE c.code = :c AND b.footprint && c.boundary",
+        c=samples.communities()["code"].iloc[0],
+    )
+    assert near and near > 0
+
+    # A load that does not double the table keeps the indexes as they are (readers never wait on it).
+    more = samples.buildings(13).iloc[12:].assign(code="NEW-1")
+    assert import_frame(session, "buildings", more, settings=settings).inserted == 1
+    assert spatial_indexes(session) == after
+
+
+def test_a_failed_bulk_load_leaves_the_indexes_and_references(session: Session) -> None:
+    before, references = spatial_indexes(session), batch_references(session)
+    with pytest.raises(DBAPIError), session.begin_nested():
+        session.execute(text("SELECT gridmap_buildings_bulk_begin()"))
+        assert spatial_indexes(session) == {} and batch_references(session) == []
+        session.execute(text("SELECT 1 / 0"))  # the import fails half-way
+    assert spatial_indexes(session) == before and batch_references(session) == references
