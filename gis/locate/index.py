@@ -241,7 +241,8 @@ class GridLocator:
             distance[:] = np.inf
             return Located(np.full(x.size, -1, dtype=np.int64), np.full(x.size, "outside", dtype="<U8"), distance)
 
-        grid = self._raster.lookup(x, y)
+        raster = self._raster
+        (grid,) = _in_chunks(lambda a, b: (raster.lookup(a, b),), x, y)
         unsure = np.flatnonzero(grid == CHECK)
         if unsure.size:
             xu, yu = x[unsure], y[unsure]
