@@ -85,7 +85,8 @@ def _assign_table(
         import numpy as np
 
         from gis.geo.coordinates import to_wgs84
-        from gis.locate.bulk import STATUSES, locate_points, published_grids, status_codes
+        from gis.locate.bulk import locate_points, published_grids
+        from gis.locate.index import STATUSES
 
         with _reading() as conn:
             grids = published_grids(conn, _store())
@@ -95,7 +96,7 @@ def _assign_table(
     if where is None and settings().dask_scheduler and len(points) > DASK_POINTS:
         where = settings().dask_scheduler
     found = locate_points(grids, lon, lat, snap_m=snap_m, where=where, part_points=part_points)
-    codes = status_codes(found)
+    codes = found.code
     tally = np.bincount(codes, minlength=len(STATUSES))
     counts = ", ".join(f"{tally[k]} {STATUSES[k]}" for k in np.argsort(STATUSES) if tally[k])
     typer.echo(f"{len(points)} points against plan {grids.plan_id}: {counts or 'none'}")
@@ -127,7 +128,7 @@ def _results(grids: PlanGrids, found: Located, codes: np.ndarray) -> dict[str, A
     import numpy as np
 
     from gis.exchange.point_files import float_column, text_column
-    from gis.locate.bulk import STATUSES
+    from gis.locate.index import STATUSES
 
     return {
         "grid_code": text_column(grids.code, found.grid),

@@ -84,6 +84,15 @@ def _in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
 
 
+def _all_in_china(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether every point lies in China's box, from four reductions (NaN and infinities fail it): the usual case,
+    where no point can be out of range or have its longitude and latitude swapped (no swapped point is in China)."""
+    if x.size == 0:
+        return True
+    west, south, east, north = CHINA_BOUNDS
+    return bool(west <= x.min() and x.max() <= east and south <= y.min() and y.max() <= north)
+
+
 def _check_geographic(x: np.ndarray, y: np.ndarray, *, what: str, china: bool, where: str) -> None:
     """Refuse lon/lat out of range or swapped (wording follows gis.geo.crs.check_lonlat, but for user input)."""
     lon_ok = np.abs(x) <= 180.0
@@ -137,8 +146,9 @@ def to_wgs84(
     xs, ys = _arrays(x, y, where)
     if isinstance(key, str):
         what = f"{_LABELS[key]} coordinates"
-        _check_finite(xs, ys, what=what, where=where)
-        _check_geographic(xs, ys, what=what, china=True, where=where)
+        if not _all_in_china(xs, ys):  # else finite, in range and not swapped, all at once
+            _check_finite(xs, ys, what=what, where=where)
+            _check_geographic(xs, ys, what=what, china=True, where=where)
         if key == "gcj02":
             lon, lat = china_offsets.gcj02_to_wgs84(xs, ys)
         elif key == "bd09":

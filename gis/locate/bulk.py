@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     import psycopg
     from sqlalchemy.orm import Session
 
-STATUSES = ("inside", "snapped", "outside")  # Located.status values, in the order of `status_codes`
 RESULT_COLUMNS = ("grid_code", "community_code", "street_code", "status", "distance_m")
 PART_POINTS = 500_000  # points per partition when a job is spread over processes (gis.batch)
 KEEP_STORED = 8  # stored plan indexes kept on disk (the newest; older plans' files are removed)
@@ -243,17 +242,9 @@ def locate_points(
     found = map_parts(locate_part, parts, grids.locator, snap_m, where=where)
     return Located(
         np.concatenate([f.grid for f in found]),
-        np.concatenate([f.status for f in found]),
+        np.concatenate([f.code for f in found]),
         np.concatenate([f.distance_m for f in found]),
     )
-
-
-def status_codes(located: Located) -> np.ndarray:
-    """The index into STATUSES of every point's status (int8)."""
-    codes = np.zeros(located.status.size, dtype=np.int8)
-    for code, status in enumerate(STATUSES[1:], start=1):
-        codes[located.status == status] = code
-    return codes
 
 
 def assignment(grids: PlanGrids, found: Located) -> Assignment:

@@ -78,11 +78,20 @@ STATE_FORMAT = 1  # bump when `state()` changes: stored locators of another form
 _Covering = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (lon, lat) -> grid index or NONE
 
 
+STATUSES = ("inside", "snapped", "outside")  # a point's status; Located.code indexes this
+INSIDE, SNAPPED, OUTSIDE = range(len(STATUSES))
+
+
 @dataclass(frozen=True)
 class Located:
     grid: np.ndarray  # int64 index into the locator's grids (0..n-1); -1 where there is none
-    status: np.ndarray  # "<U8": "inside" | "snapped" | "outside"
+    code: np.ndarray  # int8 index into STATUSES (a million points need no million strings)
     distance_m: np.ndarray  # float64: 0 inside; metres to the nearest grid (in `grid`) otherwise
+
+    @property
+    def status(self) -> np.ndarray:
+        """Each point's status by name ("<U8")."""
+        return np.array(STATUSES, dtype="<U8")[self.code]
 
 
 @dataclass(frozen=True)
@@ -239,7 +248,7 @@ class GridLocator:
         distance = np.zeros(x.size, dtype=np.float64)
         if self._raster is None:
             distance[:] = np.inf
-            return Located(np.full(x.size, -1, dtype=np.int64), np.full(x.size, "outside", dtype="<U8"), distance)
+            return Located(np.full(x.size, -1, dtype=np.int64), np.full(x.size, OUTSIDE, dtype=np.int8), distance)
 
         raster = self._raster
         (grid,) = _in_chunks(lambda a, b: (raster.lookup(a, b),), x, y)
@@ -255,10 +264,10 @@ class GridLocator:
         grid[uncovered], distance[uncovered] = self._nearest(x[uncovered], y[uncovered])
         distance[~finite] = np.nan
 
-        status = np.full(x.size, "inside", dtype="<U8")
-        status[uncovered] = np.where(distance[uncovered] <= snap_m, "snapped", "outside")
-        status[~finite] = "outside"
-        return Located(grid, status, distance)
+        code = np.zeros(x.size, dtype=np.int8)  # INSIDE
+        code[uncovered] = np.where(distance[uncovered] <= snap_m, SNAPPED, OUTSIDE)
+        code[~finite] = OUTSIDE
+        return Located(grid, code, distance)
 
     def _within_extent(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         west, south, east, north = self._extent

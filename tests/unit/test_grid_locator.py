@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 
 from gis.locate import index as grid_locator
-from gis.locate.index import GridLocator, Located
+from gis.locate.index import STATUSES, GridLocator, Located
 
 METRIC = 4549  # CGCS2000 GK zone at 120°E, holds 121.5°E
 LON0, LAT0 = 121.5, 29.875
@@ -64,7 +64,11 @@ def reference(grids: gpd.GeoDataFrame, lon: np.ndarray, lat: np.ndarray, snap_m:
             grid[k] = nearest[np.argmin(rank[nearest])]
             distance[k] = dist[k].min()
             status[k] = "snapped" if distance[k] <= snap_m else "outside"
-    return Located(grid, status, distance)
+    return Located(grid, _codes(status), distance)
+
+
+def _codes(status: np.ndarray) -> np.ndarray:
+    return np.array([STATUSES.index(s) for s in status], dtype=np.int8)
 
 
 def assert_same(got: Located, want: Located) -> None:
