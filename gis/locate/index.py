@@ -525,12 +525,19 @@ def _build_approach(
     lines = shapely.linestrings(ends.T.reshape(-1, 2, 2))
     tree = shapely.STRtree(lines)
     centres = shapely.points(cx, cy)
-    (_, _), nearest = tree.query_nearest(centres, return_distance=True, all_matches=False)
-    # Cells wholly inside a grid (centre covered, no boundary within reach) get no list: none of their points is
+    # Cells wholly inside a grid (centre covered, no boundary within 2r) get no list: none of their points is
     # uncovered. A point computed into such a cell that is uncovered after all finds no list: the exact path.
-    open_cells = np.flatnonzero((lookup(lon, lat) < 0) | (nearest <= 2 * radius))
-    reach = nearest[open_cells] + 2 * radius + 0.001
-    cell_of, seg = tree.query(centres[open_cells], predicate="dwithin", distance=reach)
+    # Found by a fixed-radius query (far cheaper than the nearest segment of each of a million cells), and the
+    # tree's queries taken in chunks on every core (GEOS releases the GIL).
+    inside = lookup(lon, lat) >= 0
+    covered = np.flatnonzero(inside)
+    near = _tree_query(tree, centres[covered], 2 * radius)
+    open_cells = np.union1d(np.flatnonzero(~inside), covered[np.unique(near[0])])
+    (nearest,) = _in_chunks(
+        lambda c: (tree.query_nearest(c, return_distance=True, all_matches=False)[1],), centres[open_cells]
+    )
+    reach = nearest + 2 * radius + 0.001
+    cell_of, seg = _tree_query(tree, centres[open_cells], reach)
     order = np.lexsort((seg, cell_of))  # grouped by cell
     cell_of, seg = cell_of[order], seg[order]
     counts = np.zeros(nx * ny, dtype=np.int64)
@@ -538,6 +545,24 @@ def _build_approach(
     offsets = np.concatenate([[0], np.cumsum(counts)])
     tiny = _tiny(geoms, ends, to_metric)
     return _Approach(frame, (ny, nx), offsets, seg.astype(np.int32), ends, seg_grid, tiny)
+
+
+def _tree_query(tree: shapely.STRtree, points: np.ndarray, distance: float | np.ndarray) -> np.ndarray:
+    """`tree.query(points, predicate="dwithin", distance=distance)` in chunks on every core: (2, n) pairs of point
+    and tree indices, grouped by point in input order."""
+    distances = np.broadcast_to(np.asarray(distance, dtype=np.float64), points.shape)
+    chunks = max(1, min(_WORKERS, points.size // _MIN_CHUNK))
+    bounds = np.linspace(0, points.size, chunks + 1).astype(int)
+
+    def chunk(a: int, b: int) -> np.ndarray:
+        found = tree.query(points[a:b], predicate="dwithin", distance=distances[a:b])
+        found[0] += a
+        return found
+
+    if chunks == 1:
+        return chunk(0, points.size)
+    with ThreadPoolExecutor(chunks) as pool:
+        return np.concatenate(list(pool.map(chunk, bounds[:-1], bounds[1:])), axis=1)
 
 
 def _tiny(geoms: np.ndarray, ends: np.ndarray, to_metric: Transformer) -> float:
