@@ -296,7 +296,11 @@ def test_a_trusting_cluster_from_an_earlier_version_is_secured_in_place() -> Non
         # Its port taken while it was stopped: it moves, and the password file follows it.
         embedded.stop()
         with socket.socket() as taken:
+            # Listening, as another server would; SO_REUSEADDR because the connections the server just closed may
+            # leave its port in TIME_WAIT, which a plain bind counts as taken on some kernels' timing.
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             taken.bind(("127.0.0.1", cluster.port))
+            taken.listen()
             moved = embedded.ensure_running()
         assert moved.port != cluster.port
         assert as_app(moved.url(), "SELECT name FROM kept ORDER BY id") == [("data from before",), ("new",)]
