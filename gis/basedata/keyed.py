@@ -416,7 +416,7 @@ def _update(conn: Any, spec: Layer, columns: list[Field], written: Written, *, g
 
 
 def _is_bulk_load(conn: Any) -> bool:
-    """Whether the staged buildings would at least double the table (and are many): then their spatial indexes are
+    """Whether the staged buildings would at least double the table (and are many): then their secondary indexes are
     built once after the insert instead of row by row (migration 0024), at the price of readers of buildings
     waiting for this import to commit — right for a first load or a new city, not for an everyday update."""
     (new,) = conn.execute(
