@@ -23,6 +23,8 @@ import numpy as np
 import shapely
 from pyproj import Geod
 
+from gis.geo.rings import ring_edges
+
 # The spheroid of SRID 4326 as PostGIS sets it up from the datum (a, b; f = (a - b) / a).
 WGS84_A = 6378137.0
 WGS84_B = 6356752.314245179
@@ -72,9 +74,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def edges_of(polygon: shapely.Geometry) -> Edges:
     """The edges of every ring of a (multi)polygon in lon/lat degrees; zero-length edges dropped."""
-    coords, ring = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(polygon)), return_index=True)
-    same_ring = ring[1:] == ring[:-1]
-    a, b = coords[:-1][same_ring], coords[1:][same_ring]
+    a, b, _ = ring_edges(np.array([polygon], dtype=object))
     keep = np.any(a != b, axis=1)
     a, b = a[keep], b[keep]
     lon1, lat1, lon2, lat2 = (np.radians(c) for c in (a[:, 0], a[:, 1], b[:, 0], b[:, 1]))

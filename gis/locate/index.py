@@ -57,6 +57,8 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike
 
+from gis.geo.rings import ring_edges
+
 if TYPE_CHECKING:
     import geopandas as gpd
     from pyproj import Transformer
@@ -484,12 +486,8 @@ def _label_free_cells(
 
 def _segments(metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every boundary segment of every grid, as GEOS walks them: ends (4, n) and grid index (n,)."""
-    parts, part_grid = shapely.get_parts(metric, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    same = coord_ring[1:] == coord_ring[:-1]
-    ends = np.stack([coords[:-1, 0][same], coords[:-1, 1][same], coords[1:, 0][same], coords[1:, 1][same]])
-    return ends, part_grid[ring_part[coord_ring[:-1][same]]].astype(np.int64)
+    start, end, grid = ring_edges(metric)
+    return np.stack([start[:, 0], start[:, 1], end[:, 0], end[:, 1]]), grid.astype(np.int64)
 
 
 def _build_approach(
@@ -549,20 +547,16 @@ def _build_approach(
 
 def _tree_query(tree: shapely.STRtree, points: np.ndarray, distance: float | np.ndarray) -> np.ndarray:
     """`tree.query(points, predicate="dwithin", distance=distance)` in chunks on every core: (2, n) pairs of point
-    and tree indices, grouped by point in input order."""
+    and tree indices."""
+    if points.size == 0:
+        return np.empty((2, 0), dtype=np.int64)
     distances = np.broadcast_to(np.asarray(distance, dtype=np.float64), points.shape)
-    chunks = max(1, min(_WORKERS, points.size // _MIN_CHUNK))
-    bounds = np.linspace(0, points.size, chunks + 1).astype(int)
 
-    def chunk(a: int, b: int) -> np.ndarray:
-        found = tree.query(points[a:b], predicate="dwithin", distance=distances[a:b])
-        found[0] += a
-        return found
+    def chunk(p: np.ndarray, d: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        point, found = tree.query(p, predicate="dwithin", distance=d)
+        return point + at[0], found
 
-    if chunks == 1:
-        return chunk(0, points.size)
-    with ThreadPoolExecutor(chunks) as pool:
-        return np.concatenate(list(pool.map(chunk, bounds[:-1], bounds[1:])), axis=1)
+    return np.stack(_in_chunks(chunk, points, distances, np.arange(points.size)))
 
 
 def _tiny(geoms: np.ndarray, ends: np.ndarray, to_metric: Transformer) -> float:

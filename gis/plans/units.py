@@ -41,6 +41,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gis.geo.crs import STORAGE_CRS, STORAGE_SRID
+from gis.geo.rings import ring_edges
 
 __all__ = ["BuiltUnits", "CommunityGround", "UnitLayout", "build_units", "community_units", "unit_adjacency"]
 
@@ -423,12 +424,7 @@ def _sites(footprints: gpd.GeoDataFrame, seed: int) -> _Sites:
     shrunk = shapely.buffer(original, -SHRINK, cap_style="flat", join_style="mitre")
     solid = ~shapely.is_empty(shrunk)
     shapes = np.array([_polygonal(g) for g in shrunk[solid]], dtype=object)
-    parts, part_of = shapely.get_parts(shapes, return_index=True)
-    rings, ring_of = shapely.get_rings(parts, return_index=True)
-    xy, at = shapely.get_coordinates(rings, return_index=True)
-    edge = at[:-1] == at[1:]  # consecutive vertices of one ring
-    start, end = xy[:-1][edge], xy[1:][edge]
-    owner = part_of[ring_of[at[:-1][edge]]]
+    start, end, owner = ring_edges(shapes)
     spacing = _segments(start, end, np.flatnonzero(solid)[owner], original)
     count = np.maximum(np.ceil(np.hypot(*(end - start).T) / spacing), 1).astype(np.int64)
     of_point = np.repeat(np.arange(len(start)), count)
@@ -690,12 +686,7 @@ def _shared_borders(geoms: np.ndarray) -> np.ndarray:
 def _coverage_adjacency(geoms: np.ndarray) -> np.ndarray:
     """_shared_borders for a valid coverage (build_units' units), where neighbours share their border's vertices:
     the segments the rings of two units have in common, summed — no geometric intersection, a fifth of the time."""
-    parts, part_of = shapely.get_parts(geoms, return_index=True)
-    rings, ring_of = shapely.get_rings(parts, return_index=True)
-    xy, at = shapely.get_coordinates(rings, return_index=True)
-    same = at[:-1] == at[1:]  # consecutive vertices of one ring: a segment
-    start, end = xy[:-1][same], xy[1:][same]
-    owner = part_of[ring_of[at[:-1][same]]]
+    start, end, owner = ring_edges(geoms)
     flip = (start[:, 0] > end[:, 0]) | ((start[:, 0] == end[:, 0]) & (start[:, 1] > end[:, 1]))
     low, high = np.where(flip[:, None], end, start), np.where(flip[:, None], start, end)
     segments = pd.DataFrame({"x0": low[:, 0], "y0": low[:, 1], "x1": high[:, 0], "y1": high[:, 1]})
